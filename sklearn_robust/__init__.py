@@ -1,0 +1,16 @@
+"""sklearn_robust: scikit-learn estimators for the geometry, spectrum and robustness of neural representations."""
+
+from . import datasets
+from .hebbian import KHEncoder
+from .spectrum import PowerLawSpectrum, covariance_spectrum, fit_power_law
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KHEncoder",
+    "PowerLawSpectrum",
+    "__version__",
+    "covariance_spectrum",
+    "datasets",
+    "fit_power_law",
+]
