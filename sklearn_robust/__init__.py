@@ -1,4 +1,4 @@
-"""sklearn_robust: scikit-learn estimators for the geometry, spectrum and robustness of neural representations."""
+"""Estimators for the geometry, spectrum and robustness of neural representations."""
 
 from . import datasets
 from .hebbian import KHEncoder

@@ -1,0 +1,112 @@
+"""KHEncoder against the NumPy reference loop, and against the machine's matmul ceiling.
+
+Both learners train on the same data (MNIST pixels when ../shared/data holds them,
+else uniform noise of the same shape) in this one process: 784-d input, 2000
+units, minibatches of 100, p=3, k=7. The ceiling is the throughput of the one
+float32 matmul every minibatch must do (100 x 784 by 784 x 2000); no learner can
+beat it, so the fraction of it that KHEncoder reaches says how much is left.
+
+    python benchmarks/bench_kh.py [--threads 1] [--samples 5000] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.kh_reference import reference_fit
+from sklearn_robust import KHEncoder
+
+MNIST_CSV = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist" / "mnist-train-5k.csv.gz"
+)
+N_UNITS, BATCH, P, K = 2000, 100, 3.0, 7
+
+
+def load_data(n_samples: int) -> tuple[np.ndarray, str]:
+    if MNIST_CSV.exists():
+        with gzip.open(MNIST_CSV, "rt") as handle:
+            pixels = np.loadtxt(handle, delimiter=",", max_rows=n_samples)[:, :-1]
+        return (pixels / 255.0).astype(np.float32), "MNIST (5k train CSV)"
+    rng = np.random.default_rng(0)
+    return rng.random((n_samples, 784), dtype=np.float32), "uniform noise"
+
+
+def best_of(repeats: int, run) -> float:
+    """Fastest wall time of ``repeats`` runs: the least disturbed by other work."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def matmul_ceiling(X: np.ndarray, device: str, repeats: int) -> float:
+    """Samples per second of the bare ``batch @ W.T`` matmul over X."""
+    data = torch.from_numpy(X).to(device)
+    weights = torch.randn(N_UNITS, X.shape[1], device=device)
+
+    def run():
+        for start in range(0, len(data), BATCH):
+            data[start : start + BATCH] @ weights.T
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    run()  # warm-up
+    return len(X) / best_of(repeats, run)
+
+
+def khencoder_rate(X: np.ndarray, device: str, repeats: int) -> float:
+    encoder = KHEncoder(
+        n_components=N_UNITS, p=P, k=K, batch_size=BATCH, n_epochs=1, device=device, random_state=0
+    )
+    encoder.fit(X[: BATCH * 2])  # warm-up
+    return len(X) / best_of(repeats, lambda: encoder.fit(X))
+
+
+def reference_rate(X: np.ndarray, repeats: int) -> float:
+    X64 = X.astype(np.float64)
+    return len(X) / best_of(
+        repeats,
+        lambda: reference_fit(X64, n_hidden=N_UNITS, p=P, k=K, batch_size=BATCH, n_epochs=1),
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--samples", type=int, default=5000)
+    parser.add_argument("--reference-samples", type=int, default=1000)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    X, source = load_data(args.samples)
+    with threadpool_limits(limits=args.threads):
+        ceiling = matmul_ceiling(X, args.device, args.repeats)
+        ours = khencoder_rate(X, args.device, args.repeats)
+        reference = reference_rate(X[: args.reference_samples], max(1, args.repeats - 1))
+
+    print(f"data: {source}, {X.shape[1]}-d, {N_UNITS} units, batch {BATCH}, p={P:g}, k={K}")
+    print(f"threads: {args.threads}, device: {args.device}, torch {torch.__version__}")
+    print(f"{'learner':<28}{'samples/s':>12}")
+    print(f"{'NumPy reference (anchor)':<28}{reference:>12,.0f}")
+    print(f"{'KHEncoder':<28}{ours:>12,.0f}")
+    print(f"{'float32 matmul ceiling':<28}{ceiling:>12,.0f}")
+    print(f"speed-up over the reference: {ours / reference:.1f}x")
+    print(f"fraction of the matmul ceiling: {ours / ceiling:.0%}")
+
+
+if __name__ == "__main__":
+    main()
