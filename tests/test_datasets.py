@@ -1,0 +1,544 @@
+"""Tests for sklearn_robust.datasets: loaders on files written here, and the toy manifolds."""
+
+import gzip
+import re
+import struct
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn.datasets
+
+from sklearn_robust import datasets
+from sklearn_robust.datasets import (
+    load_csv,
+    load_digits,
+    load_mnist,
+    make_entangled_rings,
+    make_torus,
+)
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "datasets.md"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def write_idx(path, array, magic=None):
+    """Write ``array`` (uint8) in the idx format: big-endian magic, then dims, then bytes."""
+    array = np.asarray(array, dtype=np.uint8)
+    magic = 0x0800 + array.ndim if magic is None else magic
+    payload = struct.pack(f">I{array.ndim}I", magic, *array.shape) + array.tobytes()
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "wb") as file:
+        file.write(payload)
+
+
+def write_mnist_csv(path, images, labels):
+    rows = np.column_stack([images.reshape(len(images), -1), labels])
+    np.savetxt(path, rows, fmt="%d", delimiter=",")  # savetxt gzips a .gz name itself
+
+
+def scaled(images):
+    return images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
+
+
+@pytest.fixture
+def mnist_arrays():
+    rng = np.random.default_rng(42)
+    return {
+        "train": (rng.integers(0, 256, (7, 28, 28), dtype=np.uint8), rng.integers(0, 10, 7)),
+        "test": (rng.integers(0, 256, (5, 28, 28), dtype=np.uint8), rng.integers(0, 10, 5)),
+    }
+
+
+def write_idx_split(directory, prefix, images, labels, suffix=".gz"):
+    write_idx(directory / f"{prefix}-images-idx3-ubyte{suffix}", images)
+    write_idx(directory / f"{prefix}-labels-idx1-ubyte{suffix}", labels)
+
+
+# --------------------------------------------------------------------------- digits
+
+
+def test_load_digits_is_sklearn_digits_over_16():
+    bunch = load_digits()
+    reference = sklearn.datasets.load_digits()
+    assert bunch.data.shape == (1797, 64)
+    assert bunch.data.dtype == np.float32
+    assert bunch.data.min() == 0.0 and bunch.data.max() == 1.0
+    np.testing.assert_array_equal(bunch.data, (reference.data / 16).astype(np.float32))
+    np.testing.assert_array_equal(bunch.images, bunch.data.reshape(-1, 8, 8))
+    assert bunch.target.dtype == np.int64
+    assert set(np.unique(bunch.target)) == set(range(10))
+    np.testing.assert_array_equal(bunch.target, reference.target)
+    assert bunch.feature_names == reference.feature_names
+    X, y = load_digits(return_X_y=True)
+    np.testing.assert_array_equal(X, bunch.data)
+    np.testing.assert_array_equal(y, bunch.target)
+
+
+def test_load_digits_as_frame():
+    bunch = load_digits(as_frame=True)
+    assert isinstance(bunch.data, pd.DataFrame) and bunch.data.shape == (1797, 64)
+    assert isinstance(bunch.target, pd.Series) and bunch.target.name == "target"
+    assert bunch.frame.shape == (1797, 65)
+    assert (bunch.data.dtypes == np.float32).all()
+
+
+# --------------------------------------------------------------------------- MNIST, local files
+
+
+@pytest.mark.parametrize("suffix", [".gz", ""])
+@pytest.mark.parametrize("split, prefix", [("train", "train"), ("test", "t10k")])
+def test_load_mnist_idx_round_trip(tmp_path, mnist_arrays, suffix, split, prefix):
+    for name, (images, labels) in mnist_arrays.items():
+        write_idx_split(tmp_path, "train" if name == "train" else "t10k", images, labels, suffix)
+    images, labels = mnist_arrays[split]
+    bunch = load_mnist(tmp_path, split=split)
+    assert bunch.data.dtype == np.float32 and bunch.target.dtype == np.int64
+    np.testing.assert_array_equal(bunch.data, scaled(images))
+    np.testing.assert_array_equal(bunch.target, labels)
+    np.testing.assert_array_equal(bunch.images, images.astype(np.float32) / np.float32(255))
+    assert f"{prefix}-images-idx3-ubyte{suffix}" in bunch.DESCR
+    X, y = load_mnist(str(tmp_path), split=split, scale=False, return_X_y=True)
+    assert X.dtype == np.float32
+    np.testing.assert_array_equal(X, images.reshape(len(images), -1))
+    np.testing.assert_array_equal(y, labels)
+
+
+def test_load_mnist_as_frame(tmp_path, mnist_arrays):
+    write_idx_split(tmp_path, "train", *mnist_arrays["train"])
+    bunch = load_mnist(tmp_path, as_frame=True)
+    assert bunch.data.shape == (7, 784) and bunch.frame.shape == (7, 785)
+    assert list(bunch.data.columns[:2]) == ["pixel_0_0", "pixel_0_1"]
+
+
+@pytest.mark.parametrize(
+    "split, name",
+    [
+        ("train", "mnist-train-5k.csv.gz"),
+        ("train", "mnist_train.csv"),
+        ("test", "mnist_test.csv.gz"),
+        ("test", "t10k.csv"),
+    ],
+)
+def test_load_mnist_csv_fallback(tmp_path, mnist_arrays, split, name):
+    images, labels = mnist_arrays[split]
+    write_mnist_csv(tmp_path / name, images, labels)
+    X, y = load_mnist(tmp_path, split=split, return_X_y=True)
+    np.testing.assert_array_equal(X, scaled(images))
+    np.testing.assert_array_equal(y, labels)
+    assert y.dtype == np.int64
+
+
+def test_load_mnist_prefers_idx_over_csv(tmp_path, mnist_arrays):
+    write_idx_split(tmp_path, "train", *mnist_arrays["train"])
+    write_mnist_csv(tmp_path / "mnist_train.csv", *mnist_arrays["test"])
+    X, _ = load_mnist(tmp_path, return_X_y=True)
+    np.testing.assert_array_equal(X, scaled(mnist_arrays["train"][0]))
+
+
+def test_load_mnist_data_dir_is_a_csv_file(tmp_path, mnist_arrays):
+    images, labels = mnist_arrays["test"]
+    path = tmp_path / "anything.csv.gz"
+    write_mnist_csv(path, images, labels)
+    X, y = load_mnist(path, split="train", scale=False, return_X_y=True)
+    np.testing.assert_array_equal(X, images.reshape(len(images), -1))
+    np.testing.assert_array_equal(y, labels)
+
+
+def test_load_mnist_real_layout_uses_train_csv_and_test_idx(tmp_path, mnist_arrays):
+    # The layout of ../shared/data/mnist: test idx files and a train CSV side by side.
+    write_idx_split(tmp_path, "t10k", *mnist_arrays["test"])
+    write_mnist_csv(tmp_path / "mnist-train-5k.csv.gz", *mnist_arrays["train"])
+    assert load_mnist(tmp_path, split="train").data.shape == (7, 784)
+    assert load_mnist(tmp_path, split="test").data.shape == (5, 784)
+
+
+@pytest.mark.parametrize(
+    "split, expected",
+    [
+        (
+            "train",
+            [
+                "train-images-idx3-ubyte[.gz]",
+                "train-labels-idx1-ubyte[.gz]",
+                "*train*.csv",
+                "*train*.csv.gz",
+            ],
+        ),
+        (
+            "test",
+            [
+                "t10k-images-idx3-ubyte[.gz]",
+                "t10k-labels-idx1-ubyte[.gz]",
+                "*test*.csv",
+                "*t10k*.csv.gz",
+            ],
+        ),
+    ],
+)
+def test_load_mnist_missing_files_names_what_was_looked_for(tmp_path, split, expected):
+    with pytest.raises(FileNotFoundError) as info:
+        load_mnist(tmp_path, split=split)
+    message = str(info.value)
+    assert str(tmp_path) in message
+    for name in expected:
+        assert name in message
+
+
+def test_load_mnist_missing_partner_and_missing_dir(tmp_path, mnist_arrays):
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", mnist_arrays["train"][0])
+    partner = re.escape("Found 'train-images-idx3-ubyte.gz' but not its partner")
+    with pytest.raises(FileNotFoundError, match=partner):
+        load_mnist(tmp_path)
+    missing = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
+        load_mnist(missing)
+
+
+def test_load_mnist_corrupt_idx_files(tmp_path, mnist_arrays):
+    images, labels = mnist_arrays["train"]
+    image_path = tmp_path / "train-images-idx3-ubyte.gz"
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", labels)
+    write_idx(image_path, images, magic=2049)  # a labels magic number on an images file
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz.*magic number 2049"):
+        load_mnist(tmp_path)
+    write_idx(image_path, images[:, :, :27])  # 28x27: the right magic, the wrong image size
+    with pytest.raises(ValueError, match="not 28x28"):
+        load_mnist(tmp_path)
+    write_idx(image_path, images[:6])
+    with pytest.raises(ValueError, match=r"6 images but .* 7 labels"):
+        load_mnist(tmp_path)
+    with gzip.open(image_path, "wb") as file:
+        file.write(struct.pack(">4I", 2051, 7, 28, 28) + images.tobytes()[:-1])
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz.*truncated"):
+        load_mnist(tmp_path)
+    image_path.write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz"):
+        load_mnist(tmp_path)
+
+
+def test_load_mnist_bad_labels(tmp_path, mnist_arrays):
+    images, labels = mnist_arrays["train"]
+    write_idx_split(tmp_path, "train", images, np.where(labels == labels[0], 10, labels))
+    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte\.gz.*0\.\.9"):
+        load_mnist(tmp_path)
+
+
+def test_load_mnist_bad_csv(tmp_path, mnist_arrays):
+    images, labels = mnist_arrays["train"]
+    path = tmp_path / "mnist_train.csv"
+    np.savetxt(path, images.reshape(7, -1), fmt="%d", delimiter=",")  # no label column
+    with pytest.raises(ValueError, match="784 columns; expected 785"):
+        load_mnist(tmp_path)
+    header = ",".join([f"p{i}" for i in range(784)] + ["label"])
+    rows = np.column_stack([images.reshape(7, -1), labels])
+    np.savetxt(path, rows, fmt="%d", delimiter=",", header=header, comments="")
+    with pytest.raises(ValueError, match="header"):
+        load_mnist(tmp_path)
+    rows[0, 0] = 300
+    np.savetxt(path, rows, fmt="%d", delimiter=",")
+    with pytest.raises(ValueError, match=re.escape("0..255")):
+        load_mnist(tmp_path)
+
+
+def test_load_mnist_several_csv_files_is_ambiguous(tmp_path, mnist_arrays):
+    write_mnist_csv(tmp_path / "a_train.csv", *mnist_arrays["train"])
+    write_mnist_csv(tmp_path / "b_train.csv.gz", *mnist_arrays["train"])
+    with pytest.raises(ValueError, match=re.escape("a_train.csv, b_train.csv.gz")):
+        load_mnist(tmp_path)
+
+
+def test_load_mnist_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="split"):
+        load_mnist(tmp_path, split="validation")
+    other = tmp_path / "images.npz"
+    other.write_bytes(b"")
+    with pytest.raises(ValueError, match=re.escape("directory or a .csv")):
+        load_mnist(other)
+
+
+# --------------------------------------------------------------------------- MNIST, OpenML
+
+
+def test_load_mnist_openml_unreachable(monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(datasets, "fetch_openml", offline)
+    with pytest.raises(ConnectionError) as info:
+        load_mnist()
+    message = str(info.value)
+    assert "OpenML" in message and "data_dir=" in message
+    assert "train-images-idx3-ubyte.gz" in message and "t10k-labels-idx1-ubyte.gz" in message
+    assert isinstance(info.value.__cause__, urllib.error.URLError)
+
+
+@pytest.fixture
+def fake_openml(monkeypatch):
+    """A 10-row stand-in for mnist_784 with the official split shrunk to 6 + 4."""
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 256, (10, 784)).astype(np.float64)
+    y = np.array([str(d) for d in rng.integers(0, 10, 10)], dtype=object)
+    calls = []
+
+    def fetch(name, *, version, as_frame, return_X_y, **kwargs):
+        calls.append((name, version, as_frame, return_X_y))
+        return X.copy(), y.copy()
+
+    monkeypatch.setattr(datasets, "fetch_openml", fetch)
+    monkeypatch.setattr(datasets, "_OPENML_N_TRAIN", 6)
+    monkeypatch.setattr(datasets, "_OPENML_N_TEST", 4)
+    return X, y, calls
+
+
+def test_load_mnist_openml_split(fake_openml):
+    X, y, calls = fake_openml
+    train = load_mnist()
+    X_test, y_test = load_mnist(split="test", scale=False, return_X_y=True)
+    assert calls[0] == ("mnist_784", 1, False, True)
+    np.testing.assert_array_equal(train.data, (X[:6] / 255).astype(np.float32))
+    np.testing.assert_array_equal(train.target, y[:6].astype(np.int64))
+    np.testing.assert_array_equal(X_test, X[6:].astype(np.float32))
+    np.testing.assert_array_equal(y_test, y[6:].astype(np.int64))
+    assert train.target.dtype == np.int64 and train.images.shape == (6, 28, 28)
+
+
+def test_load_mnist_openml_unexpected_size(fake_openml, monkeypatch):
+    monkeypatch.setattr(datasets, "_OPENML_N_TEST", 5)
+    with pytest.raises(ValueError, match="10 rows; expected 11"):
+        load_mnist()
+
+
+# --------------------------------------------------------------------------- generic CSV
+
+
+def test_load_csv_with_header_and_text_labels(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("a,b,kind\n0,255,cat\n51,102,dog\n255,0,cat\n")
+    bunch = load_csv(path, scale=255)
+    assert bunch.feature_names == ["a", "b"]
+    assert bunch.data.dtype == np.float32 and bunch.target.dtype == np.int64
+    np.testing.assert_array_equal(bunch.data, np.array([[0, 1], [0.2, 0.4], [1, 0]], np.float32))
+    np.testing.assert_array_equal(bunch.target, [0, 1, 0])
+    assert list(bunch.target_names) == ["cat", "dog"]
+    X, y = load_csv(path, label_column="kind", return_X_y=True)
+    np.testing.assert_array_equal(X[:, 0], [0, 51, 255])
+    np.testing.assert_array_equal(y, [0, 1, 0])
+
+
+def test_load_csv_without_header_label_first(tmp_path):
+    path = tmp_path / "data.csv.gz"
+    pd.DataFrame([[3, 0.5, 1.5], [7, 2.5, 3.5], [3, 4.5, 5.5]]).to_csv(
+        path, header=False, index=False
+    )
+    bunch = load_csv(path, label_column=0, as_frame=True)
+    assert list(bunch.data.columns) == ["feature_0", "feature_1"]
+    np.testing.assert_array_equal(bunch.data.to_numpy(), [[0.5, 1.5], [2.5, 3.5], [4.5, 5.5]])
+    np.testing.assert_array_equal(bunch.target.to_numpy(), [0, 1, 0])
+    np.testing.assert_array_equal(bunch.target_names, [3, 7])
+    assert bunch.frame.shape == (3, 3)
+
+
+def test_load_csv_header_argument(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("1,2,0\n3,4,1\n")
+    X, _ = load_csv(path, header=None, return_X_y=True)
+    assert X.shape == (2, 2)
+    path.write_text("x,y,label\n1,2,0\n3,4,1\n5,6,0\n")
+    X, _ = load_csv(path, header=0, return_X_y=True)
+    assert X.shape == (3, 2)
+
+
+@pytest.mark.parametrize(
+    "text, kwargs, error, match",
+    [
+        ("a,b,y\n1,x,0\n2,3,1\n", {}, ValueError, r"non-numeric feature columns: \['b'\]"),
+        ("a,b,y\n1,2,0\n3,4,0\n", {}, ValueError, "fewer than 2 classes"),
+        ("a,b,y\n1,,0\n3,4,1\n", {}, ValueError, "missing feature values"),
+        ("a,b,y\n1,2,\n3,4,1\n", {}, ValueError, "label column 'y' has missing"),
+        ("a,b,y\n1,2,0\n3,4,1\n", {"label_column": "z"}, ValueError, "label_column='z'"),
+        ("a,b,y\n1,2,0\n3,4,1\n", {"label_column": 3}, ValueError, "label_column=3"),
+        ("a,b,y\n1,2,0\n3,4,1\n", {"scale": 0}, ValueError, "scale"),
+        ("a,b,y\n1,2,0\n3,4,1\n", {"header": "yes"}, ValueError, "header"),
+    ],
+)
+def test_load_csv_errors(tmp_path, text, kwargs, error, match):
+    path = tmp_path / "data.csv"
+    path.write_text(text)
+    with pytest.raises(error, match=match):
+        load_csv(path, **kwargs)
+
+
+def test_load_csv_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=re.escape("nope.csv")):
+        load_csv(tmp_path / "nope.csv")
+
+
+# --------------------------------------------------------------------------- entangled rings
+
+
+def ring_points(X, y):
+    return X[y == 0].astype(np.float64), X[y == 1].astype(np.float64)
+
+
+@pytest.mark.parametrize("radius", [1.0, 2.5])
+def test_entangled_rings_geometry(radius):
+    X, y = make_entangled_rings(600, radius=radius, random_state=0)
+    ring0, ring1 = ring_points(X, y)
+    np.testing.assert_array_equal(ring0[:, 2], 0.0)
+    np.testing.assert_allclose(np.linalg.norm(ring0, axis=1), radius, rtol=1e-6)
+    np.testing.assert_array_equal(ring1[:, 1], 0.0)
+    centre = np.array([radius, 0.0, 0.0])
+    np.testing.assert_allclose(np.linalg.norm(ring1 - centre, axis=1), radius, rtol=1e-6)
+
+
+def test_entangled_rings_are_linked():
+    # Walk ring 1 as a closed polygon and find where it crosses the plane of ring 0 (z = 0):
+    # linked rings cross once inside ring 0's disc and once outside it.
+    radius = 1.5
+    X, y = make_entangled_rings(400, radius=radius, random_state=1)
+    _, ring1 = ring_points(X, y)
+    ring1 = ring1[np.argsort(np.arctan2(ring1[:, 2], ring1[:, 0] - radius))]
+    start, end = ring1, np.roll(ring1, -1, axis=0)
+    crossing = np.sign(start[:, 2]) != np.sign(end[:, 2])
+    t = start[crossing, 2] / (start[crossing, 2] - end[crossing, 2])
+    x = start[crossing, 0] + t * (end[crossing, 0] - start[crossing, 0])
+    assert len(x) == 2
+    inside = np.abs(x) < radius
+    assert inside.sum() == 1
+    np.testing.assert_allclose(np.sort(x), [0.0, 2 * radius], atol=0.05)
+
+
+def test_entangled_rings_sizes_and_shuffle():
+    X, y = make_entangled_rings(1001, random_state=0)
+    assert X.shape == (1001, 3) and X.dtype == np.float32 and y.dtype == np.int64
+    np.testing.assert_array_equal(np.bincount(y), [500, 501])
+    assert 0 < y[:500].sum() < 500  # shuffled, not 500 zeros then 501 ones
+    _, y = make_entangled_rings((30, 70), random_state=0)
+    np.testing.assert_array_equal(np.bincount(y), [30, 70])
+
+
+def test_entangled_rings_random_state():
+    X_a, y_a = make_entangled_rings(100, noise=0.1, random_state=7)
+    X_b, y_b = make_entangled_rings(100, noise=0.1, random_state=np.random.RandomState(7))
+    np.testing.assert_array_equal(X_a, X_b)
+    np.testing.assert_array_equal(y_a, y_b)
+    X_c, _ = make_entangled_rings(100, noise=0.1, random_state=8)
+    assert not np.allclose(X_a, X_c)
+
+
+def test_entangled_rings_noise_has_requested_std():
+    clean, y_clean = make_entangled_rings(4000, random_state=3)
+    noisy, y_noisy = make_entangled_rings(4000, noise=0.2, random_state=3)
+    np.testing.assert_array_equal(y_clean, y_noisy)
+    difference = noisy.astype(np.float64) - clean
+    assert abs(difference.std() - 0.2) < 0.01
+    assert abs(difference.mean()) < 0.01
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n_samples": 3},
+        {"n_samples": (1, 10)},
+        {"n_samples": (2, 3, 4)},
+        {"n_samples": 10.0},
+        {"n_samples": True},
+        {"noise": -0.1},
+        {"noise": float("nan")},
+        {"radius": 0.0},
+        {"radius": -1.0},
+    ],
+)
+def test_entangled_rings_rejects_bad_parameters(kwargs):
+    with pytest.raises(ValueError):
+        make_entangled_rings(**kwargs)
+
+
+# --------------------------------------------------------------------------- torus
+
+
+@pytest.mark.parametrize("radii", [(2.0, 1.0), (3.0, 0.5)])
+def test_torus_points_lie_on_the_torus(radii):
+    R, r = radii
+    X, Y = make_torus(2000, major_radius=R, minor_radius=r, noise=0.0, random_state=0)
+    assert X.shape == (2000, 3) and X.dtype == np.float32
+    assert Y.shape == (2000, 2) and Y.dtype == np.int64
+    x, y, z = X.astype(np.float64).T
+    np.testing.assert_allclose((np.hypot(x, y) - R) ** 2 + z**2, r**2, atol=1e-5)
+
+
+@pytest.mark.parametrize("levels", [(2, 4), (3, 6, 12), (4,)])
+def test_torus_labels_are_arcs_of_the_major_angle_and_nest(levels):
+    X, Y = make_torus(1600, levels=levels, noise=0.0, random_state=1)
+    assert Y.shape == (1600, len(levels))
+    phi = np.mod(np.arctan2(X[:, 1], X[:, 0]).astype(np.float64), 2 * np.pi)
+    for column, k in enumerate(levels):
+        position = phi * k / (2 * np.pi)
+        away_from_edges = np.abs(position - np.round(position)) > 1e-4
+        np.testing.assert_array_equal(
+            Y[away_from_edges, column], np.floor(position[away_from_edges]).astype(np.int64) % k
+        )
+    for column in range(len(levels) - 1):
+        ratio = levels[-1] // levels[column]
+        np.testing.assert_array_equal(Y[:, column], Y[:, -1] // ratio)
+
+
+def test_torus_regions_are_balanced():
+    n = 1600
+    _, Y = make_torus(n, levels=(2, 4, 8), random_state=2)
+    for column, k in enumerate((2, 4, 8)):
+        counts = np.bincount(Y[:, column], minlength=k)
+        assert len(counts) == k
+        binomial_std = np.sqrt(n * (1 / k) * (1 - 1 / k))
+        assert np.all(np.abs(counts - n / k) < 5 * binomial_std), counts
+
+
+def test_torus_noise_and_random_state():
+    clean, Y_clean = make_torus(3000, noise=0.0, random_state=4)
+    noisy, Y_noisy = make_torus(3000, noise=0.05, random_state=4)
+    np.testing.assert_array_equal(Y_clean, Y_noisy)
+    assert abs((noisy.astype(np.float64) - clean).std() - 0.05) < 0.003
+    again, _ = make_torus(3000, noise=0.05, random_state=4)
+    np.testing.assert_array_equal(noisy, again)
+    default, _ = make_torus(random_state=0)
+    assert default.shape == (1600, 3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"levels": (4, 2)}, "increase"),
+        ({"levels": (2, 3)}, "divide"),
+        ({"levels": (2, 2)}, "increase"),
+        ({"levels": (1, 2)}, "level"),
+        ({"levels": ()}, "at least one"),
+        ({"levels": 4}, "sequence"),
+        ({"minor_radius": 2.0}, "smaller than major_radius"),
+        ({"minor_radius": 0.0}, "minor_radius"),
+        ({"major_radius": -1.0}, "major_radius"),
+        ({"noise": -1e-3}, "noise"),
+        ({"n_samples": 7, "levels": (2, 4)}, "n_samples"),
+    ],
+)
+def test_torus_rejects_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_torus(**kwargs)
+
+
+# --------------------------------------------------------------------------- docs
+
+
+@pytest.mark.skipif(not DOCS.exists(), reason="docs/datasets.md is not in this checkout")
+def test_docs_examples_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(), flags=re.DOTALL)
+    assert blocks
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, str(DOCS), "exec"), namespace)
+    assert "float32 [0 1 0]" in capsys.readouterr().out
