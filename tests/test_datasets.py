@@ -4,7 +4,6 @@ import gzip
 import re
 import struct
 import urllib.error
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,9 +18,6 @@ from sklearn_robust.datasets import (
     make_entangled_rings,
     make_torus,
 )
-
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "datasets.md"
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -528,17 +524,3 @@ def test_torus_noise_and_random_state():
 def test_torus_rejects_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_torus(**kwargs)
-
-
-# --------------------------------------------------------------------------- docs
-
-
-@pytest.mark.skipif(not DOCS.exists(), reason="docs/datasets.md is not in this checkout")
-def test_docs_examples_run(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(), flags=re.DOTALL)
-    assert blocks
-    namespace = {}
-    for block in blocks:
-        exec(compile(block, str(DOCS), "exec"), namespace)
-    assert "float32 [0 1 0]" in capsys.readouterr().out
