@@ -38,43 +38,35 @@ def learning_rate_at(epoch, learning_rate, n_epochs):
     return learning_rate * (1.0 - min(epoch, n_epochs - 1) / n_epochs)
 
 
-def _gain_pattern(n_batch, delta, dtype, device):
-    """Per (example, role) gain and example index: winners first, then the k-th ranked."""
-    signal = torch.ones(2 * n_batch, dtype=dtype, device=device)
-    signal[n_batch:] = -delta
-    examples = torch.arange(n_batch, device=device).repeat(2)
-    return signal, examples
-
-
-def kh_minibatch_step(synapses, weights, batch, learning_rate, p, k, delta, pattern=None):
+def kh_minibatch_step(synapses, weights, batch, learning_rate, p, k, delta):
     """One Krotov-Hopfield update of ``synapses`` (and its cached ``weights``), in place.
 
     Only the rows that win or rank ``k`` for some example in the batch receive a
     non-zero update, so only those rows are computed and written; the result is
-    the reference notebook's dense update exactly. ``pattern`` is
-    ``_gain_pattern(len(batch), delta, ...)``, passed in to build it once per fit.
+    the reference notebook's dense update exactly.
     """
     n_batch = batch.shape[0]
-    signal, examples = pattern or _gain_pattern(n_batch, delta, batch.dtype, batch.device)
     currents = batch @ weights.T  # (n_batch, n_components): the one big matmul
     top_currents, ranked = torch.topk(currents, k, dim=1)
-    units = torch.cat([ranked[:, 0], ranked[:, k - 1]])
-    rows, slot = torch.unique(units, return_inverse=True)
+    rows, slot = torch.unique(torch.cat([ranked[:, 0], ranked[:, k - 1]]), return_inverse=True)
+    winner, kth = slot[:n_batch], slot[n_batch:]
 
-    # g over the touched rows only: +1 for the winner, -delta for the k-th; a row
-    # can win for one example and rank k for another, so contributions accumulate.
-    gains = torch.zeros(rows.numel(), n_batch, dtype=batch.dtype, device=batch.device)
-    gains.index_put_((slot, examples), signal, accumulate=True)
-    # sum_b g h_b per row, from the currents topk already picked out.
-    picked = torch.cat([top_currents[:, 0], top_currents[:, k - 1]])
-    drive = torch.zeros(rows.numel(), 1, dtype=batch.dtype, device=batch.device)
-    drive.index_add_(0, slot, (signal * picked)[:, None])
+    # sum_b g (x_b - h_b S) over the touched rows, with g = 1 for each example's
+    # winner and -delta for its k-th unit. A row can win for one example and rank
+    # k for another, so contributions accumulate (index_add_, not a scatter).
+    hebbian = batch.new_zeros(rows.numel(), batch.shape[1])
+    hebbian.index_add_(0, winner, batch).index_add_(0, kth, batch, alpha=-delta)
+    drive = batch.new_zeros(rows.numel(), 1)  # sum_b g h_b per row
+    drive.index_add_(0, winner, top_currents[:, :1])
+    drive.index_add_(0, kth, top_currents[:, k - 1 : k], alpha=-delta)
 
     touched = synapses.index_select(0, rows)
-    update = torch.addcmul(gains @ batch, drive, touched, value=-1.0)
+    update = torch.addcmul(hebbian, drive, touched, value=-1.0)
     # Scale so the largest element equals the learning rate (the reference normalisation).
-    normaliser = update.abs().amax().clamp_min(_MIN_NORMALISER)
-    touched.add_(update.mul_(learning_rate / normaliser))
+    # (.item() costs no extra sync on CUDA: unique above already needed one.)
+    low, high = torch.aminmax(update)  # one pass, no |update| temporary
+    normaliser = max(-low.item(), high.item(), _MIN_NORMALISER)
+    touched.add_(update, alpha=learning_rate / normaliser)
     synapses.index_copy_(0, rows, touched)
     weights.index_copy_(0, rows, synaptic_weights(touched, p))
 
@@ -278,29 +270,20 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self._shuffle_rng = np.random.RandomState(seed_from(self.random_state))
         self.n_iter_ = 0
 
+    @torch.inference_mode()  # no autograd bookkeeping on the hot path
     def _train(self, X, n_epochs):
         device = resolve_device(self.device)
         data = to_tensor(X, device)
         synapses = to_tensor(self.components_, device)
         weights = synaptic_weights(synapses, self.p)
-        pattern = _gain_pattern(self.batch_size, self.delta, data.dtype, device)
         for _ in range(n_epochs):
             started = time.perf_counter()
             self.learning_rate_ = learning_rate_at(self.n_iter_, self.learning_rate, self.n_epochs)
             order = torch.from_numpy(self._shuffle_rng.permutation(data.shape[0])).to(device)
             for start in range(0, data.shape[0], self.batch_size):
                 batch = data[order[start : start + self.batch_size]]
-                if len(batch) != len(pattern[0]) // 2:  # the last, shorter batch
-                    pattern = _gain_pattern(len(batch), self.delta, batch.dtype, device)
                 kh_minibatch_step(
-                    synapses,
-                    weights,
-                    batch,
-                    self.learning_rate_,
-                    self.p,
-                    self.k,
-                    self.delta,
-                    pattern,
+                    synapses, weights, batch, self.learning_rate_, self.p, self.k, self.delta
                 )
             self.n_iter_ += 1
             self._report_progress(time.perf_counter() - started)
