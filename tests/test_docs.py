@@ -13,8 +13,7 @@ import sklearn_robust
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
 MODULES = sorted(
-    info.name
-    for info in pkgutil.walk_packages(sklearn_robust.__path__, prefix="sklearn_robust.")
+    info.name for info in pkgutil.walk_packages(sklearn_robust.__path__, prefix="sklearn_robust.")
 )
 
 
