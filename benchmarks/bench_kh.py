@@ -42,18 +42,14 @@ def load_data(n_samples: int) -> tuple[np.ndarray, str]:
     return rng.random((n_samples, 784), dtype=np.float32), "uniform noise"
 
 
-def best_of(repeats: int, run) -> float:
-    """Fastest wall time of ``repeats`` runs: the least disturbed by other work."""
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
+def timed(run) -> float:
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
 
 
-def matmul_ceiling(X: np.ndarray, device: str, repeats: int) -> float:
-    """Samples per second of the bare ``batch @ W.T`` matmul over X."""
+def matmul_pass(X: np.ndarray, device: str):
+    """One pass of the bare ``batch @ W.T`` matmul over X: the ceiling."""
     data = torch.from_numpy(X).to(device)
     weights = torch.randn(N_UNITS, X.shape[1], device=device)
 
@@ -63,11 +59,10 @@ def matmul_ceiling(X: np.ndarray, device: str, repeats: int) -> float:
         if device == "cuda":
             torch.cuda.synchronize()
 
-    run()  # warm-up
-    return len(X) / best_of(repeats, run)
+    return run
 
 
-def khencoder_rate(X: np.ndarray, device: str, repeats: int) -> float:
+def khencoder_fit(X: np.ndarray, device: str):
     encoder = KHEncoder(
         n_components=N_UNITS,
         p=P,
@@ -77,16 +72,31 @@ def khencoder_rate(X: np.ndarray, device: str, repeats: int) -> float:
         device=device,
         random_state=0,
     )
-    encoder.fit(X[: BATCH * 2])  # warm-up
-    return EPOCHS * len(X) / best_of(repeats, lambda: encoder.fit(X))
+
+    def run():
+        encoder.fit(X)
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    return run
 
 
-def reference_rate(X: np.ndarray, repeats: int) -> float:
+def reference_pass(X: np.ndarray):
     X64 = X.astype(np.float64)
-    return len(X) / best_of(
-        repeats,
-        lambda: reference_fit(X64, n_hidden=N_UNITS, p=P, k=K, batch_size=BATCH, n_epochs=1),
-    )
+    return lambda: reference_fit(X64, n_hidden=N_UNITS, p=P, k=K, batch_size=BATCH, n_epochs=1)
+
+
+def interleaved_best(runs: dict, repeats: int) -> dict:
+    """Fastest time of each run over ``repeats`` rounds, the runs taking turns.
+
+    Taking turns exposes every learner to the same spells of background load, and
+    the fastest round is the one least disturbed by it.
+    """
+    best = {name: float("inf") for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            best[name] = min(best[name], timed(run))
+    return best
 
 
 def main(argv=None):
@@ -95,15 +105,24 @@ def main(argv=None):
     parser.add_argument("--samples", type=int, default=5000)
     parser.add_argument("--reference-samples", type=int, default=1000)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
     X, source = load_data(args.samples)
     with threadpool_limits(limits=args.threads):
-        ceiling = matmul_ceiling(X, args.device, args.repeats)
-        ours = khencoder_rate(X, args.device, args.repeats)
-        reference = reference_rate(X[: args.reference_samples], max(1, args.repeats - 1))
+        small = X[: args.reference_samples]
+        runs = {
+            "ceiling": matmul_pass(X, args.device),
+            "ours": khencoder_fit(X, args.device),
+            "reference": reference_pass(small),
+        }
+        khencoder_fit(X[: BATCH * 2], args.device)()  # warm-up
+        runs["ceiling"]()
+        best = interleaved_best(runs, args.repeats)
+    ceiling = len(X) / best["ceiling"]
+    ours = EPOCHS * len(X) / best["ours"]
+    reference = len(small) / best["reference"]
 
     print(f"data: {source}, {X.shape[1]}-d, {N_UNITS} units, batch {BATCH}, p={P:g}, k={K}")
     print(f"threads: {args.threads}, device: {args.device}, torch {torch.__version__}")

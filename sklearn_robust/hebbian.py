@@ -280,8 +280,9 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             started = time.perf_counter()
             self.learning_rate_ = learning_rate_at(self.n_iter_, self.learning_rate, self.n_epochs)
             order = torch.from_numpy(self._shuffle_rng.permutation(data.shape[0])).to(device)
+            shuffled = data[order]  # one gather per epoch; the batches are then views
             for start in range(0, data.shape[0], self.batch_size):
-                batch = data[order[start : start + self.batch_size]]
+                batch = shuffled[start : start + self.batch_size]
                 kh_minibatch_step(
                     synapses, weights, batch, self.learning_rate_, self.p, self.k, self.delta
                 )
