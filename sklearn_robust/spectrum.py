@@ -28,8 +28,10 @@ RELATIVE_FLOOR = 1e-6
 
 SCALE_CHECK_COLUMNS = ["width", "repeat", "alpha", "alpha_stderr", "r2", "n_max"]
 
-# A regression line needs three points to have a residual (and so a standard error).
+# A regression line needs three points to have a residual (and so a standard error);
+# two points still give a slope, with an infinite standard error and a warning.
 MIN_POINTS = 3
+MIN_RANKS = 2
 
 
 def covariance_spectrum(X, device="auto"):
@@ -157,13 +159,14 @@ def fit_power_law(eigenvalues, n_min=11, n_max=500, weighting="uniform"):
     ------
     ValueError
         If the input is not a finite 1-D array, ``lambda_1 <= 0``, the parameters
-        are invalid, or fewer than 3 eigenvalues are numerically nonzero.
+        are invalid, or fewer than 2 eigenvalues are numerically nonzero.
 
     Warns
     -----
     UserWarning
         If ``n_max`` is clipped, or if fewer than 3 ranks remain in the requested
-        range and the fit falls back to ranks ``1 .. n_usable``.
+        range and the fit falls back to ranks ``1 .. n_usable``; with only 2 usable
+        ranks the line has no residual and ``alpha_stderr`` is infinite.
 
     Examples
     --------
@@ -229,15 +232,18 @@ def _fit_range(n_min, n_max, n_usable, n_total):
         if last < n_max:
             warnings.warn(_clip_message(n_max, last, n_usable, n_total), UserWarning, stacklevel=3)
         return n_min, last
-    if n_usable < MIN_POINTS:
+    if n_usable < MIN_RANKS:
         raise ValueError(
-            f"A power-law fit needs at least {MIN_POINTS} numerically nonzero eigenvalues "
+            f"A power-law fit needs at least {MIN_RANKS} numerically nonzero eigenvalues "
             f"(> {RELATIVE_FLOOR:g} * lambda_1); got {n_usable} of {n_total}."
         )
+    consequence = (
+        "" if n_usable >= MIN_POINTS else " Two points leave no residual: alpha_stderr is inf."
+    )
     warnings.warn(
         f"The requested ranks {n_min}..{n_max} hold fewer than {MIN_POINTS} usable ranks: "
         f"only ranks 1..{n_usable} (of {n_total}) have numerically nonzero eigenvalues. "
-        f"Falling back to ranks 1..{n_usable}.",
+        f"Falling back to ranks 1..{n_usable}.{consequence}",
         UserWarning,
         stacklevel=3,
     )
@@ -267,7 +273,7 @@ def _weighted_line(x, y, weights):
     r2 = 1.0 - residual / spread if spread > 0 else 1.0
     # The weights are relative precisions, so the residual variance is estimated
     # from the data, with two degrees of freedom spent on the line.
-    stderr = np.sqrt(residual / (x.size - 2) / sxx)
+    stderr = np.sqrt(residual / (x.size - 2) / sxx) if x.size > 2 else np.inf
     return float(slope), float(y_mean - slope * x_mean), float(stderr), float(r2)
 
 
@@ -351,7 +357,7 @@ class PowerLawSpectrum(BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Representation, one row per sample; at least 2 samples and 3 features.
+            Representation, one row per sample; at least 2 samples and 2 features.
         y : None
             Ignored.
 
@@ -370,9 +376,9 @@ class PowerLawSpectrum(BaseEstimator):
         (1.0, (1, 20))
         """
         self._check_range()
-        # Three features are the fewest that leave a regression line a residual.
+        # Two eigenvalues are the fewest that give a slope (three give it an error).
         X = validate_data(
-            self, X, dtype=(np.float64, np.float32), ensure_min_samples=2, ensure_min_features=3
+            self, X, dtype=(np.float64, np.float32), ensure_min_samples=2, ensure_min_features=2
         )
         self._warn_if_rank_deficient(X.shape)
         eigenvalues = covariance_spectrum(X, device=self.device)

@@ -10,22 +10,7 @@ from sklearn_robust import KHEncoder, PowerLawSpectrum
 # learning rule pushes away (k >= 2) cannot exist, so fit rightly raises ValueError.
 # tests/test_hebbian.py asserts the same properties with a valid number of units.
 _NEEDS_K_UNITS = "sets n_components=1 < k; the rule needs a k-th ranked unit (k >= 2)"
-# PowerLawSpectrum: these checks fit on 2-feature data; a power-law fit with a
-# standard error needs at least 3 eigenvalues, so fit rightly raises ValueError.
-# tests/test_spectrum.py asserts the same properties on data with enough features.
-_NEEDS_3_FEATURES = "fits 2-feature data; a power law with an error needs 3 eigenvalues"
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
-    "PowerLawSpectrum": {
-        check: _NEEDS_3_FEATURES
-        for check in (
-            "check_estimators_overwrite_params",
-            "check_estimators_fit_returns_self",
-            "check_readonly_memmap_input",
-            "check_fit_idempotent",
-            "check_fit_check_is_fitted",
-            "check_n_features_in",
-        )
-    },
     "KHEncoder": {
         check: _NEEDS_K_UNITS
         for check in (
