@@ -2,6 +2,7 @@
 
 from . import datasets
 from .hebbian import KHEncoder
+from .nn import RobustNetClassifier
 from .spectrum import PowerLawSpectrum, covariance_spectrum, fit_power_law
 
 __version__ = "0.1.0"
@@ -9,6 +10,7 @@ __version__ = "0.1.0"
 __all__ = [
     "KHEncoder",
     "PowerLawSpectrum",
+    "RobustNetClassifier",
     "__version__",
     "covariance_spectrum",
     "datasets",

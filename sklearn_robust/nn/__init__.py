@@ -1,6 +1,24 @@
 """Neural-network classifiers, their modules and the penalties on their hidden layers."""
 
-from .modules import MLP
-from .penalties import L2Penalty, Penalty, PenaltyBatch
+from .classifier import RobustNetClassifier
+from .modules import MLP, LinearHead
+from .penalties import (
+    IsometryPenalty,
+    JacobianPenalty,
+    L2Penalty,
+    Penalty,
+    PenaltyBatch,
+    SpectralPenalty,
+)
 
-__all__ = ["MLP", "L2Penalty", "Penalty", "PenaltyBatch"]
+__all__ = [
+    "MLP",
+    "IsometryPenalty",
+    "JacobianPenalty",
+    "L2Penalty",
+    "LinearHead",
+    "Penalty",
+    "PenaltyBatch",
+    "RobustNetClassifier",
+    "SpectralPenalty",
+]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "MLP", "split_output"]
+__all__ = ["ACTIVATIONS", "MLP", "LinearHead", "split_output"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
@@ -62,6 +62,41 @@ class MLP(nn.Module):
     def forward(self, x):
         hidden = self.encoder(x)
         return self.head(hidden), hidden
+
+    def hidden_layer_names(self):
+        """Names of the hidden layers' activations, first to last (for ``transform``)."""
+        return [f"encoder.{index}" for index in range(1, len(self.encoder), 2)]
+
+
+class LinearHead(nn.Module):
+    """A linear read-out returning ``(logits, inputs)``: the decoder of a hybrid model.
+
+    Behind a fixed encoder (``Pipeline([("kh", KHEncoder()), ("clf",
+    RobustNetClassifier(module=LinearHead))])``) the representation the
+    penalties and ``transform`` see is the head's input, the encoder's output.
+
+    Parameters
+    ----------
+    n_features : int
+        Input width (filled in by the classifier).
+    n_classes : int
+        Number of outputs (filled in by the classifier).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_robust.nn.modules import LinearHead
+    >>> logits, hidden = LinearHead(4, 3)(torch.zeros(2, 4))
+    >>> tuple(logits.shape), tuple(hidden.shape)
+    ((2, 3), (2, 4))
+    """
+
+    def __init__(self, n_features, n_classes):
+        super().__init__()
+        self.head = nn.Linear(n_features, n_classes)
+
+    def forward(self, x):
+        return self.head(x), x
 
 
 def split_output(output):

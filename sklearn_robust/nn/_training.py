@@ -1,0 +1,117 @@
+"""The skorch net inside the classifiers: cross-entropy plus penalties, seeded, on a device."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+from skorch.utils import to_tensor
+
+from .modules import split_output
+from .penalties import PenaltyBatch
+
+__all__ = ["PenalizedNet", "PenaltyEpochHook", "forward_batches", "seeded"]
+
+# Rows per forward pass outside training: bounds memory for large X.
+PREDICT_BATCH = 4096
+
+
+class PenalizedNet(NeuralNet):
+    """A skorch ``NeuralNet`` whose loss is cross-entropy on the logits plus a penalty.
+
+    The module returns logits or ``(logits, hidden)``. During training the
+    penalty (if any) sees the minibatch inputs (with gradients when it needs
+    them), the hidden representation, the logits and the targets; its value is
+    recorded in the history as ``penalty`` for every batch. Validation loss is
+    the cross-entropy alone, so that it compares across penalties.
+    """
+
+    def __init__(self, *args, penalty=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.penalty = penalty
+
+    def infer(self, x, **fit_params):
+        x = to_tensor(x, device=self.device)
+        if self.module_.training and getattr(self.penalty, "needs_input_grad", False):
+            x = x.detach().requires_grad_(True)
+        self.inputs_ = x  # the penalty needs the tensor the graph starts from
+        return self.module_(x, **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        logits, hidden = split_output(y_pred)
+        y_true = to_tensor(y_true, device=self.device)
+        loss = self.criterion_(logits, y_true)
+        if training and self.penalty is not None:
+            batch = PenaltyBatch(
+                inputs=self.inputs_,
+                hidden=hidden.flatten(1),
+                logits=logits,
+                targets=y_true,
+                module=self.module_,
+            )
+            term = self.penalty(batch)
+            self.history.record_batch("penalty", float(term.detach()))
+            loss = loss + term
+        return loss
+
+
+class PenaltyEpochHook(Callback):
+    """Calls ``penalty.on_epoch_begin(hidden_of, X)`` before every epoch.
+
+    ``X`` is the training input as one tensor on the net's device, and
+    ``hidden_of`` maps such a tensor to the module's hidden representation
+    (eval mode, no gradients), so a penalty can look at the whole training set
+    (the spectral penalty recomputes its eigenvectors this way).
+    """
+
+    def __init__(self, X):
+        self.X = X
+
+    def on_epoch_begin(self, net, **kwargs):
+        if net.penalty is None:
+            return
+
+        def hidden_of(X):
+            return forward_batches(net.module_, X, output="hidden")
+
+        net.penalty.on_epoch_begin(hidden_of, self.X)
+
+
+@torch.no_grad()
+def forward_batches(module, X, output="logits"):
+    """Run ``module`` on the tensor X in chunks, in eval mode; restore its mode after.
+
+    ``output`` is ``"logits"`` or ``"hidden"`` (the second element of a
+    ``(logits, hidden)`` output, flattened per example).
+    """
+    was_training = module.training
+    module.eval()
+    try:
+        chunks = []
+        for start in range(0, X.shape[0], PREDICT_BATCH):
+            logits, hidden = split_output(module(X[start : start + PREDICT_BATCH]))
+            if output == "hidden":
+                if hidden is None:
+                    raise ValueError("The module returns only logits: it has no hidden output.")
+                chunks.append(hidden.flatten(1))
+            else:
+                chunks.append(logits)
+        return torch.cat(chunks) if chunks else X.new_zeros((0, 0))
+    finally:
+        module.train(was_training)
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device):
+    """Seed torch's global generators for the block, restoring them afterwards.
+
+    skorch draws module initialisation and minibatch order from the global
+    generator, so seeding it (inside ``fork_rng``, to leave the caller's state
+    alone) makes a fit with the same ``random_state`` reproducible.
+    """
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield

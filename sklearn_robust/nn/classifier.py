@@ -1,0 +1,449 @@
+"""RobustNetClassifier: a scikit-learn classifier around a skorch-trained torch module."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context, clone
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.dataset import ValidSplit
+
+from .._torch import resolve_device, seed_from, to_numpy, to_tensor
+from ._training import PenalizedNet, PenaltyEpochHook, forward_batches, seeded
+from .modules import MLP, split_output
+from .penalties import Penalty
+
+__all__ = ["RobustNetClassifier"]
+
+# Keyword arguments routed the skorch way: ``module__hidden_sizes=(50,)`` reaches
+# the module's constructor and GridSearchCV as ``clf__module__hidden_sizes``.
+ROUTED_PREFIXES = ("module__", "optimizer__")
+
+
+class RoutedParamsMixin:
+    """``prefix__name`` keyword parameters stored as attributes, as skorch does.
+
+    Like every scikit-learn parameter they are stored as given and checked in
+    ``fit`` (:meth:`_check_routed`), never in ``__init__`` or ``set_params``.
+    """
+
+    def _set_routed(self, kwargs):
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+    def _extra_param_names(self):
+        """Public attributes that are neither constructor arguments nor fitted state."""
+        named = set(self._get_param_names())
+        return sorted(
+            k
+            for k in vars(self)
+            if k not in named and not k.startswith("_") and not k.endswith("_")
+        )
+
+    def _check_routed(self):
+        unknown = [k for k in self._extra_param_names() if not k.startswith(ROUTED_PREFIXES)]
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} got unexpected parameter(s) {unknown}; extra "
+                f"parameters must start with one of {ROUTED_PREFIXES}."
+            )
+
+    def _routed(self, prefix):
+        start = len(prefix)
+        return {
+            k[start:]: getattr(self, k) for k in self._extra_param_names() if k.startswith(prefix)
+        }
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        params.update({k: getattr(self, k) for k in self._extra_param_names()})
+        return params
+
+    def set_params(self, **params):
+        routed = {k: params.pop(k) for k in list(params) if k.startswith(ROUTED_PREFIXES)}
+        self._set_routed(routed)
+        return super().set_params(**params) if params else self
+
+
+class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
+    """A neural-network classifier whose loss can carry a penalty on its hidden layer.
+
+    A thin scikit-learn estimator: ``fit`` validates the data, encodes the
+    labels, builds the torch module and a skorch net, and trains it with Adam on
+    the cross-entropy plus ``penalty`` (see :mod:`sklearn_robust.nn.penalties`),
+    on CUDA when present. The trained module is kept, so the classifier
+    predicts, scores, exposes its hidden representation (:meth:`transform`) and
+    hands out a differentiable view of itself (:meth:`to_torch_module`).
+
+    Parameters
+    ----------
+    module : torch.nn.Module subclass or instance, default=MLP
+        The network. A class is instantiated at ``fit`` with ``n_features``
+        and ``n_classes`` (when its constructor takes them) and the
+        ``module__*`` keyword arguments; an instance is deep-copied and trained.
+        It returns logits, or ``(logits, hidden)`` to make the hidden
+        representation available to penalties and :meth:`transform`.
+    penalty : Penalty or None, default=None
+        Term added to the loss, e.g. ``IsometryPenalty(strength=0.1)``. Its
+        hyperparameters are reachable as ``penalty__strength``.
+    lr : float, default=1e-3
+        Adam's learning rate.
+    max_epochs : int, default=50
+        Passes over the training data (fewer with early stopping).
+    batch_size : int, default=128
+        Minibatch size.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data (stratified) and stop when
+        its loss has not improved by ``tol`` for ``n_iter_no_change`` epochs,
+        keeping the best epoch's weights.
+    validation_fraction : float, default=0.1
+        Share of the training data held out when ``early_stopping``.
+    n_iter_no_change : int, default=5
+        Patience of early stopping, in epochs.
+    tol : float, default=1e-4
+        Least improvement of the validation loss that counts.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra skorch callbacks (e.g. ``skorch.callbacks.LRScheduler``).
+    device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
+        "auto" trains on CUDA when available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the module's initialisation, the minibatch order, the validation
+        split and any randomness of the penalty: the same seed gives the same model.
+    verbose : int, default=0
+        1 prints skorch's per-epoch table, 2 adds a progress bar over batches.
+    **kwargs
+        ``module__*`` arguments for the module's constructor (e.g.
+        ``module__hidden_sizes=(256, 128)``, ``module__activation="tanh"``) and
+        ``optimizer__*`` arguments for Adam (e.g. ``optimizer__weight_decay``).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    module_ : torch.nn.Module
+        The trained module (in eval mode).
+    net_ : skorch.NeuralNet
+        The skorch net that trained it (callbacks, optimizer state).
+    history_ : skorch.History
+        Per-epoch and per-batch records: ``train_loss``, ``valid_loss`` with
+        early stopping, and ``penalty`` per batch when a penalty is set.
+    penalty_ : Penalty or None
+        The penalty as used in training (a clone of ``penalty`` holding any
+        state it learned, e.g. the spectral penalty's eigenvectors).
+    n_iter_ : int
+        Epochs trained.
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    Examples
+    --------
+    >>> from sklearn_robust.nn import RobustNetClassifier, L2Penalty
+    >>> from sklearn_robust.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = RobustNetClassifier(penalty=L2Penalty(1e-4), max_epochs=5, random_state=0,
+    ...                           device="cpu", module__hidden_sizes=(64,))
+    >>> clf.fit(X, y).score(X, y) > 0.8
+    True
+    >>> clf.transform(X[:2]).shape
+    (2, 64)
+    """
+
+    _parameter_constraints: dict = {
+        "module": [type, torch.nn.Module],
+        "penalty": [None, Penalty],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "callbacks": [None, list],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        module=MLP,
+        *,
+        penalty=None,
+        lr=1e-3,
+        max_epochs=50,
+        batch_size=128,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
+        callbacks=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        **kwargs,
+    ):
+        self.module = module
+        self.penalty = penalty
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.callbacks = callbacks
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self._set_routed(kwargs)
+
+    # ------------------------------------------------------------------ fitting
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Train the module on (X, y).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs.
+        y : array-like of shape (n_samples,)
+            Class labels (any type scikit-learn classifiers accept).
+
+        Returns
+        -------
+        self : RobustNetClassifier
+        """
+        self._check_routed()
+        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64], y_numeric=False)
+        check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"The training data holds 1 class ({self.classes_[0]!r}); a classifier needs "
+                "samples of at least 2 classes."
+            )
+        targets = encoder.transform(y).astype(np.int64)
+        if self.penalty is not None:
+            self.penalty.validate()
+        device = resolve_device(self.device)
+        seed = seed_from(self.random_state)
+        with seeded(seed, device):
+            module = self._build_module(X.shape[1], len(self.classes_), device)
+            self.penalty_ = None if self.penalty is None else clone(self.penalty)
+            net = self._build_net(module, device, X, seed)
+            net.fit(X.astype(np.float32, copy=False), targets)
+        self.net_ = net
+        self.module_ = net.module_.eval()
+        self.history_ = net.history
+        self.n_iter_ = len(net.history)
+        return self
+
+    def _build_module(self, n_features, n_classes, device):
+        module_kwargs = self._routed("module__")
+        if isinstance(self.module, torch.nn.Module):
+            if module_kwargs:
+                raise ValueError(
+                    "module__* arguments configure a module class; module is an instance. "
+                    "Pass the class instead, or configure the instance yourself."
+                )
+            module = copy.deepcopy(self.module)  # fit must not train the parameter itself
+        else:
+            accepted = inspect.signature(self.module).parameters
+            sizes = {"n_features": n_features, "n_classes": n_classes}
+            takes_any = any(p.kind == p.VAR_KEYWORD for p in accepted.values())
+            module_kwargs = {
+                **{k: v for k, v in sizes.items() if takes_any or k in accepted},
+                **module_kwargs,
+            }
+            module = self.module(**module_kwargs)
+        module = module.to(device)
+        self._check_module_output(module, n_features, n_classes, device)
+        return module
+
+    def _check_module_output(self, module, n_features, n_classes, device):
+        """One dry forward pass: wrong output shapes fail here, before any training."""
+        with torch.no_grad():
+            logits, hidden = split_output(module.eval()(torch.zeros(2, n_features, device=device)))
+        module.train()
+        if logits.ndim != 2 or logits.shape[1] != n_classes:
+            raise ValueError(
+                f"The module must return logits of shape (n_samples, {n_classes}) for "
+                f"{n_classes} classes; it returned shape {tuple(logits.shape)}."
+            )
+        if hidden is None and self.penalty is not None:
+            raise ValueError(
+                f"{type(self.penalty).__name__} acts on the hidden representation, but the "
+                "module returns only logits; make it return (logits, hidden)."
+            )
+
+    def _build_net(self, module, device, X, seed):
+        callbacks = [("penalty_epoch_hook", PenaltyEpochHook(to_tensor(X, device)))]
+        train_split = None
+        if self.early_stopping:
+            train_split = ValidSplit(self.validation_fraction, stratified=True, random_state=seed)
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        patience=self.n_iter_no_change, threshold=self.tol, load_best=True
+                    ),
+                )
+            )
+        if self.verbose >= 2:
+            callbacks.append(("progress_bar", ProgressBar()))
+        for index, callback in enumerate(self.callbacks or []):
+            callbacks.append((f"user_{index}", copy.deepcopy(callback)))
+        return PenalizedNet(
+            module,
+            criterion=torch.nn.CrossEntropyLoss,
+            optimizer=torch.optim.Adam,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train__shuffle=True,
+            train_split=train_split,
+            callbacks=callbacks,
+            device=device.type if device.index is None else str(device),
+            verbose=int(self.verbose > 0),
+            penalty=self.penalty_,
+            **{f"optimizer__{k}": v for k, v in self._routed("optimizer__").items()},
+        )
+
+    # --------------------------------------------------------------- predicting
+    def _forward(self, X, output="logits"):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        device = next(self.module_.parameters(), torch.zeros(())).device
+        return forward_batches(self.module_, to_tensor(X, device), output=output)
+
+    def decision_function(self, X):
+        """Logits; for two classes, the margin ``logit_1 - logit_0`` (1-D).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes), float32
+        """
+        logits = self._forward(X)
+        if len(self.classes_) == 2:
+            logits = logits[:, 1] - logits[:, 0]
+        return to_numpy(logits)
+
+    def predict_proba(self, X):
+        """Softmax of the logits.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        return to_numpy(torch.softmax(self._forward(X), dim=1))
+
+    def predict_log_proba(self, X):
+        """Log-softmax of the logits, shape (n_samples, n_classes)."""
+        return to_numpy(torch.log_softmax(self._forward(X), dim=1))
+
+    def predict(self, X):
+        """Class with the largest logit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        winners = to_numpy(self._forward(X).argmax(dim=1))
+        return self.classes_[winners]
+
+    def transform(self, X, layer=None):
+        """The hidden representation of X, for spectra, probes and densities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        layer : None, str or int, default=None
+            None: the hidden output the module returns (the last hidden layer of
+            the default MLP). A string: the output of the submodule of that name
+            (as in ``module_.named_modules()``, e.g. ``"encoder.1"``). An int:
+            the i-th hidden layer of a module that lists them in
+            ``hidden_layer_names()`` (MLP does; negative counts from the end).
+
+        Returns
+        -------
+        hidden : ndarray of shape (n_samples, width), float32
+        """
+        if layer is None:
+            return to_numpy(self._forward(X, output="hidden"))
+        name = self._layer_name(layer)
+        captured = []
+        submodule = dict(self.module_.named_modules())[name]
+        handle = submodule.register_forward_hook(
+            lambda _module, _inputs, out: captured.append(out.flatten(1))
+        )
+        try:
+            self._forward(X)
+        finally:
+            handle.remove()
+        return to_numpy(torch.cat(captured))
+
+    def _layer_name(self, layer):
+        check_is_fitted(self)
+        if isinstance(layer, Integral):
+            if not hasattr(self.module_, "hidden_layer_names"):
+                raise ValueError(
+                    f"layer={layer} needs a module with hidden_layer_names(); "
+                    f"{type(self.module_).__name__} has none: name the submodule instead."
+                )
+            names = self.module_.hidden_layer_names()
+            if not -len(names) <= layer < len(names):
+                raise ValueError(f"layer={layer} is out of range for {len(names)} hidden layers.")
+            return names[layer]
+        names = dict(self.module_.named_modules())
+        if layer not in names or layer == "":
+            raise ValueError(
+                f"No submodule named {layer!r}; choose one of {sorted(n for n in names if n)}."
+            )
+        return layer
+
+    def to_torch_module(self) -> torch.nn.Module:
+        """The trained network as a torch module mapping inputs to logits.
+
+        Gradients flow through it to the input (attacks, Jacobians). It shares
+        its weights with ``module_``.
+        """
+        check_is_fitted(self)
+        return LogitsOnly(self.module_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # transform returns the float32 hidden layer, whatever the input dtype.
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+
+class LogitsOnly(torch.nn.Module):
+    """Wraps a module that returns ``(logits, hidden)`` so that it returns logits."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x):
+        return split_output(self.module(x))[0]

@@ -1,0 +1,286 @@
+"""Tests for sklearn_robust.nn.classifier (RobustNetClassifier)."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_robust import KHEncoder
+from sklearn_robust.datasets import load_digits
+from sklearn_robust.nn import L2Penalty, LinearHead, RobustNetClassifier
+
+from ..conftest import cuda
+
+
+@pytest.fixture(scope="module")
+def digits_split():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+
+
+def quick(**params):
+    """A small, fast classifier on the CPU."""
+    defaults = {"max_epochs": 15, "random_state": 0, "device": "cpu", "lr": 3e-3}
+    return RobustNetClassifier(**{**defaults, **params})
+
+
+def test_learns_digits(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    clf = RobustNetClassifier(random_state=0, device="cpu").fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= 0.95
+    assert clf.n_iter_ == 50 and len(clf.history_) == 50
+    assert clf.history_[-1, "train_loss"] < clf.history_[0, "train_loss"]
+
+
+def test_same_seed_same_model(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    first = quick().fit(X_train, y_train).decision_function(X_test)
+    again = quick().fit(X_train, y_train).decision_function(X_test)
+    other = quick(random_state=1).fit(X_train, y_train).decision_function(X_test)
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+
+
+def test_fit_leaves_global_torch_rng_alone(digits_split):
+    X_train, _, y_train, _ = digits_split
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    quick(max_epochs=1).fit(X_train, y_train)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_outputs_agree_with_each_other(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    clf = quick().fit(X_train, y_train)
+    logits = clf.decision_function(X_test)
+    proba = clf.predict_proba(X_test)
+    assert logits.shape == proba.shape == (len(X_test), 10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_allclose(np.log(proba), clf.predict_log_proba(X_test), atol=1e-4)
+    np.testing.assert_array_equal(clf.predict(X_test), clf.classes_[logits.argmax(axis=1)])
+
+
+def test_binary_decision_function_is_the_margin():
+    X, y = make_blobs(200, centers=[[-2, -2], [2, 2]], random_state=0)
+    labels = np.where(y == 1, "spam", "ham")  # string targets are fine
+    clf = quick().fit(X, labels)
+    margin = clf.decision_function(X)
+    assert margin.shape == (200,)
+    np.testing.assert_array_equal(clf.predict(X), np.where(margin > 0, "spam", "ham"))
+    assert list(clf.classes_) == ["ham", "spam"]
+    assert clf.score(X, labels) > 0.95
+
+
+@pytest.mark.parametrize(
+    "X, y, error, message",
+    [
+        (np.ones((4, 2)), np.zeros(4), ValueError, "1 class"),
+        (np.array([[np.nan, 1.0], [0.0, 1.0]]), [0, 1], ValueError, "NaN"),
+        (np.ones((4, 2)), [0, 1, 0], ValueError, "inconsistent numbers of samples"),
+        (np.ones((4, 2)), [0.5, 1.5, 2.5, 3.5], ValueError, "Unknown label type"),
+        (np.ones(4), [0, 1, 0, 1], ValueError, "2D array"),
+    ],
+)
+def test_bad_input_gets_scikit_learn_errors(X, y, error, message):
+    with pytest.raises(error, match=message):
+        quick().fit(X, y)
+
+
+def test_unfitted_and_feature_mismatch(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    with pytest.raises(NotFittedError):
+        quick().predict(X_test)
+    clf = quick(max_epochs=1).fit(X_train, y_train)
+    with pytest.raises(ValueError, match="64 features"):
+        clf.predict(X_test[:, :10])
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"lr": 0}, "'lr' parameter"),
+        ({"max_epochs": 0}, "'max_epochs' parameter"),
+        ({"penalty": "l2"}, "'penalty' parameter"),
+        ({"hidden_sizes": (5,)}, "unexpected parameter"),
+        ({"module__hidden_sizes": (0,)}, "positive widths"),
+        ({"module__activation": "sigmoid"}, "activation must be one of"),
+        ({"device": "tpu"}, "device"),
+    ],
+)
+def test_bad_parameters_raise_before_training(params, message, digits_split, monkeypatch):
+    X_train, _, y_train, _ = digits_split
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr("sklearn_robust.nn.classifier.PenalizedNet.fit", no_training)
+    with pytest.raises(ValueError, match=message):
+        quick(**params).fit(X_train, y_train)
+
+
+def test_module_params_route_like_skorch(digits_split):
+    X_train, _, y_train, _ = digits_split
+    clf = quick(module__hidden_sizes=(32, 16), module__activation="tanh", max_epochs=1)
+    assert clf.get_params()["module__hidden_sizes"] == (32, 16)
+    clf.set_params(module__hidden_sizes=(8,), penalty=L2Penalty(), penalty__strength=0.5)
+    assert clf.module__hidden_sizes == (8,) and clf.penalty.strength == 0.5
+    clf.fit(X_train, y_train)
+    assert clf.transform(X_train[:3]).shape == (3, 8)
+    assert isinstance(clf.module_.encoder[1], torch.nn.Tanh)
+    assert repr(clf.penalty_) == "L2Penalty(strength=0.5)"
+
+
+def test_grid_search_reaches_module_and_penalty_params(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    pipe = Pipeline(
+        [("scale", StandardScaler()), ("clf", quick(penalty=L2Penalty(), max_epochs=5))]
+    )
+    grid = {"clf__penalty__strength": [0.0, 1e-2], "clf__module__hidden_sizes": [(16,), (32,)]}
+    search = GridSearchCV(pipe, grid, cv=2, n_jobs=2).fit(X_train, y_train)
+    assert len(search.cv_results_["params"]) == 4
+    best = search.best_estimator_.named_steps["clf"]
+    assert best.module__hidden_sizes in [(16,), (32,)]
+    assert search.score(X_test, y_test) > 0.8
+
+
+class LogitsOnlyNet(torch.nn.Module):
+    def __init__(self, n_features, n_classes, width=20):
+        super().__init__()
+        self.layers = torch.nn.Sequential(
+            torch.nn.Linear(n_features, width), torch.nn.ReLU(), torch.nn.Linear(width, n_classes)
+        )
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def test_custom_module_class_and_instance(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    by_class = quick(module=LogitsOnlyNet, module__width=32).fit(X_train, y_train)
+    assert by_class.score(X_test, y_test) > 0.9
+    # The hidden output is reachable by the name of its layer even without (logits, hidden).
+    assert by_class.transform(X_test[:4], layer="layers.1").shape == (4, 32)
+
+    instance = LogitsOnlyNet(64, 10)
+    before = [p.detach().clone() for p in instance.parameters()]
+    fitted = quick(module=instance).fit(X_train, y_train)
+    assert fitted.score(X_test, y_test) > 0.9
+    for old, new in zip(before, instance.parameters(), strict=True):
+        torch.testing.assert_close(old, new)  # the parameter itself is never trained
+
+
+def test_module_problems_are_clear(digits_split):
+    X_train, _, y_train, _ = digits_split
+    with pytest.raises(ValueError, match="module is an instance"):
+        quick(module=LogitsOnlyNet(64, 10), module__width=3).fit(X_train, y_train)
+    with pytest.raises(ValueError, match=r"logits of shape \(n_samples, 10\)"):
+        quick(module=LogitsOnlyNet(64, 3)).fit(X_train, y_train)
+    with pytest.raises(ValueError, match="returns only logits"):
+        quick(module=LogitsOnlyNet, penalty=L2Penalty()).fit(X_train, y_train)
+
+
+def test_transform_layers(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    clf = quick(module__hidden_sizes=(40, 24), max_epochs=2).fit(X_train, y_train)
+    last = clf.transform(X_test)
+    assert last.shape == (len(X_test), 24) and last.dtype == np.float32
+    np.testing.assert_array_equal(clf.transform(X_test, layer=-1), last)
+    np.testing.assert_array_equal(clf.transform(X_test, layer="encoder.3"), last)
+    assert clf.transform(X_test, layer=0).shape == (len(X_test), 40)
+    assert (clf.transform(X_test, layer=0) >= 0).all()  # after the ReLU
+    with pytest.raises(ValueError, match="out of range"):
+        clf.transform(X_test, layer=2)
+    with pytest.raises(ValueError, match="No submodule named"):
+        clf.transform(X_test, layer="decoder")
+
+
+def test_torch_module_reproduces_decision_function(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    clf = quick(max_epochs=2).fit(X_train, y_train)
+    module = clf.to_torch_module()
+    x = torch.tensor(X_test[:8], requires_grad=True)
+    logits = module(x)
+    np.testing.assert_allclose(
+        logits.detach().numpy(), clf.decision_function(X_test[:8]), atol=1e-5
+    )
+    logits[:, 0].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_pickle_round_trip(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    clf = quick(max_epochs=2, penalty=L2Penalty()).fit(X_train, y_train)
+    reloaded = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(reloaded.predict_proba(X_test), clf.predict_proba(X_test))
+    np.testing.assert_array_equal(reloaded.transform(X_test), clf.transform(X_test))
+
+
+def test_penalty_is_cloned_recorded_and_changes_training(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    penalty = L2Penalty(strength=1e-2)
+    clf = quick(penalty=penalty, max_epochs=3).fit(X_train, y_train)
+    assert clf.penalty is penalty and clf.penalty_ is not penalty
+    values = clf.history_[:, "batches", :, "penalty"]
+    assert all(v > 0 for epoch in values for v in epoch)
+    plain = quick(max_epochs=3).fit(X_train, y_train)
+    weights = clf.module_.encoder[0].weight.detach().norm()
+    assert weights < plain.module_.encoder[0].weight.detach().norm()  # decay shrinks them
+
+
+def test_early_stopping_holds_out_and_stops(digits_split):
+    X_train, _, y_train, _ = digits_split
+    clf = quick(early_stopping=True, max_epochs=300, lr=1e-2, n_iter_no_change=3)
+    clf.fit(X_train, y_train)
+    assert clf.n_iter_ < 300
+    assert "valid_loss" in clf.history_[-1]
+
+
+def test_user_callbacks_and_verbose(digits_split, capsys):
+    X_train, _, y_train, _ = digits_split
+
+    class CountEpochs(Callback):
+        def initialize(self):
+            self.epochs = 0
+            return self
+
+        def on_epoch_end(self, net, **kwargs):
+            self.epochs += 1
+
+    counter = CountEpochs().initialize()
+    clf = quick(max_epochs=3, callbacks=[counter], verbose=1).fit(X_train, y_train)
+    assert dict(clf.net_.callbacks_)["user_0"].epochs == 3
+    assert counter.epochs == 0  # the parameter is copied, never mutated
+    assert "train_loss" in capsys.readouterr().out
+
+
+def test_kh_hybrid_pipeline(digits_split):
+    """The paper's hybrid: a local encoder and a backprop-trained linear decoder."""
+    X_train, X_test, y_train, y_test = digits_split
+    hybrid = Pipeline(
+        [
+            ("kh", KHEncoder(n_components=200, power=4.5, n_epochs=20, random_state=0)),
+            ("scale", StandardScaler()),
+            ("clf", quick(module=LinearHead, max_epochs=30)),
+        ]
+    )
+    assert hybrid.fit(X_train, y_train).score(X_test, y_test) > 0.9
+    encoded = hybrid[:-1].transform(X_test[:5])
+    np.testing.assert_array_equal(hybrid[-1].transform(encoded), encoded)  # the decoder's input
+
+
+@cuda
+def test_cuda_training_reloads_on_cpu(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    gpu = quick(device="cuda", max_epochs=3).fit(X_train, y_train)
+    cpu = quick(device="cpu", max_epochs=3).fit(X_train, y_train)
+    np.testing.assert_allclose(gpu.predict_proba(X_test), cpu.predict_proba(X_test), atol=1e-3)
+    reloaded = pickle.loads(pickle.dumps(gpu))
+    np.testing.assert_allclose(reloaded.predict_proba(X_test), gpu.predict_proba(X_test))
