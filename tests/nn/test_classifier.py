@@ -5,12 +5,12 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from skorch.callbacks import Callback
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from skorch.callbacks import Callback
 
 from sklearn_robust import KHEncoder
 from sklearn_robust.datasets import load_digits
@@ -224,7 +224,7 @@ def test_pickle_round_trip(digits_split):
 
 
 def test_penalty_is_cloned_recorded_and_changes_training(digits_split):
-    X_train, X_test, y_train, _ = digits_split
+    X_train, _, y_train, _ = digits_split
     penalty = L2Penalty(strength=1e-2)
     clf = quick(penalty=penalty, max_epochs=3).fit(X_train, y_train)
     assert clf.penalty is penalty and clf.penalty_ is not penalty
