@@ -160,10 +160,10 @@ class JacobianPenalty(Penalty):
 
     Notes
     -----
-    The random directions are drawn on the CPU from torch's global generator and
-    then moved to the hidden layer's device, so a run seeded with
-    ``torch.manual_seed`` (as the classifier does for each fit) draws the same
-    directions on every device.
+    The random directions are drawn from torch's global generator of the hidden
+    layer's device (drawing them there avoids a host-to-device copy per step), so
+    a run seeded with ``torch.manual_seed``, as the classifier does for each fit,
+    is reproducible; the CPU and CUDA generators give different directions.
 
     References
     ----------
@@ -217,9 +217,8 @@ class JacobianPenalty(Penalty):
             return jacobian.pow(2).sum() / (2 * n_examples)
         total = hidden.new_zeros(())
         for _ in range(self.n_proj):
-            directions = torch.randn(n_examples, width, dtype=torch.float32)
+            directions = torch.randn(n_examples, width, device=hidden.device, dtype=hidden.dtype)
             directions = directions / directions.norm(dim=1, keepdim=True)
-            directions = directions.to(device=hidden.device, dtype=hidden.dtype)
             total = total + self._vjp(hidden, inputs, directions).pow(2).sum()
         return width * total / (2 * self.n_proj * n_examples)
 
@@ -243,14 +242,14 @@ class JacobianPenalty(Penalty):
 def _eigenbasis(hidden):
     """Eigenvectors and eigenvalues of the covariance of ``hidden``, largest first.
 
-    The mean is taken in float64, the data product in the hidden layer's dtype and
+    The mean is accumulated in float64, the data product in the hidden layer's dtype and
     the small eigenproblem in float64 (as in :func:`sklearn_robust.spectrum.covariance_spectrum`).
     """
     hidden = _flat(hidden.detach())
     n_examples = hidden.shape[0]
     if n_examples < 2:
         raise ValueError(f"A covariance needs at least 2 examples; got {n_examples}.")
-    centred = (hidden.double() - hidden.double().mean(dim=0)).to(hidden.dtype)
+    centred = hidden - hidden.mean(dim=0, dtype=torch.float64).to(hidden.dtype)
     covariance = (centred.T @ centred).double() / (n_examples - 1)
     eigenvalues, eigenvectors = torch.linalg.eigh(covariance)  # ascending
     return (
