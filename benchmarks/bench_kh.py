@@ -12,7 +12,6 @@ beat it, so the fraction of it that KHEncoder reaches says how much is left.
 from __future__ import annotations
 
 import argparse
-import gzip
 import sys
 import time
 from pathlib import Path
@@ -23,23 +22,12 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._data import mnist_train
 from benchmarks.kh_reference import reference_fit
 from sklearn_robust import KHEncoder
 
-MNIST_CSV = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist" / "mnist-train-5k.csv.gz"
-)
 N_UNITS, BATCH, P, K = 2000, 100, 3.0, 7
 EPOCHS = 3  # KHEncoder epochs per timed fit, so that initialisation is amortised
-
-
-def load_data(n_samples: int) -> tuple[np.ndarray, str]:
-    if MNIST_CSV.exists():
-        with gzip.open(MNIST_CSV, "rt") as handle:
-            pixels = np.loadtxt(handle, delimiter=",", max_rows=n_samples)[:, :-1]
-        return (pixels / 255.0).astype(np.float32), "MNIST (5k train CSV)"
-    rng = np.random.default_rng(0)
-    return rng.random((n_samples, 784), dtype=np.float32), "uniform noise"
 
 
 def timed(run) -> float:
@@ -109,7 +97,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    X, source = load_data(args.samples)
+    X, _, source = mnist_train(args.samples)
     with threadpool_limits(limits=args.threads):
         small = X[: args.reference_samples]
         runs = {

@@ -3,6 +3,14 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_robust import KHEncoder, PowerLawSpectrum
+from sklearn_robust.nn import (
+    IsometryPenalty,
+    JacobianPenalty,
+    L2Penalty,
+    RobustNetClassifier,
+    SpectralPenalty,
+    StackedLILClassifier,
+)
 
 # Checks that truly do not apply, each with the reason. Keep it empty unless a
 # check's premise does not hold for an estimator.
@@ -33,6 +41,14 @@ def _expected_failed_checks(estimator):
     [
         KHEncoder(),
         PowerLawSpectrum(),
+        RobustNetClassifier(),
+        RobustNetClassifier(penalty=L2Penalty()),
+        RobustNetClassifier(penalty=JacobianPenalty()),
+        RobustNetClassifier(penalty=SpectralPenalty()),
+        RobustNetClassifier(penalty=IsometryPenalty()),
+        # Fewer epochs than the default keep the ~50 checks fast; every check
+        # still trains the full model.
+        StackedLILClassifier(max_epochs=50),
     ],
     expected_failed_checks=_expected_failed_checks,
 )

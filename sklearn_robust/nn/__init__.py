@@ -1,6 +1,7 @@
 """Neural-network classifiers, their modules and the penalties on their hidden layers."""
 
 from .classifier import RobustNetClassifier
+from .lil import StackedLILClassifier
 from .modules import MLP, LinearHead
 from .penalties import (
     IsometryPenalty,
@@ -21,4 +22,5 @@ __all__ = [
     "PenaltyBatch",
     "RobustNetClassifier",
     "SpectralPenalty",
+    "StackedLILClassifier",
 ]

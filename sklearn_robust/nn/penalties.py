@@ -113,7 +113,13 @@ class L2Penalty(Penalty):
         self.strength = strength
 
     def term(self, batch):
-        return sum(weight.pow(2).sum() for weight in encoding_weights(batch.module))
+        weights = encoding_weights(batch.module)
+        if not weights:
+            raise ValueError(
+                f"L2Penalty found no encoding weights in {type(batch.module).__name__}: it "
+                "decays an `encoder` submodule's weights, or the weights outside `head`."
+            )
+        return sum(weight.pow(2).sum() for weight in weights)
 
 
 def _flat(tensor):

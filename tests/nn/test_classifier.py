@@ -284,3 +284,9 @@ def test_cuda_training_reloads_on_cpu(digits_split):
     np.testing.assert_allclose(gpu.predict_proba(X_test), cpu.predict_proba(X_test), atol=1e-3)
     reloaded = pickle.loads(pickle.dumps(gpu))
     np.testing.assert_allclose(reloaded.predict_proba(X_test), gpu.predict_proba(X_test))
+
+
+def test_l2_penalty_without_encoding_weights_is_a_clear_error(digits_split):
+    X_train, _, y_train, _ = digits_split
+    with pytest.raises(ValueError, match="no encoding weights in LinearHead"):
+        quick(module=LinearHead, penalty=L2Penalty(), max_epochs=1).fit(X_train, y_train)
