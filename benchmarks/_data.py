@@ -19,3 +19,17 @@ def mnist_train(n_samples: int) -> tuple[np.ndarray, np.ndarray, str]:
     rng = np.random.default_rng(0)
     X = rng.random((n_samples, 784), dtype=np.float32)
     return X, np.arange(n_samples) % 10, "uniform noise (MNIST not found)"
+
+
+CIFAR_FILE = MNIST_DIR.parent / "cifar10-subset" / "cifar10-subset.npz"
+
+
+def cifar_train() -> tuple[np.ndarray, np.ndarray, str]:
+    """``(X, y, description)``: the CIFAR-10 training subset, flattened, in [0, 1]."""
+    if CIFAR_FILE.exists():
+        with np.load(CIFAR_FILE) as data:
+            X = data["X_train"].reshape(len(data["X_train"]), -1).astype(np.float32) / 255
+            return X, data["y_train"].astype(np.int64), "CIFAR-10 subset (4,660 images)"
+    rng = np.random.default_rng(0)
+    X = rng.random((4660, 3072), dtype=np.float32)
+    return X, np.arange(4660) % 10, "uniform noise (CIFAR-10 subset not found)"

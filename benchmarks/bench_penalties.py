@@ -4,7 +4,13 @@ The anchor is what the penalty is added to: RobustNetClassifier with no penalty,
 the same MLP, data, batch size and device. Every configuration trains in this one
 process, taking turns round by round, and the median epoch time of each counts.
 
-    python benchmarks/bench_penalties.py [--device cpu] [--hidden 1000] [--batch 1000]
+Two settings, the papers' own:
+- holzhausen: CIFAR-10 images (the subset in ../shared/data), one ReLU hidden
+  layer of 1000 units, minibatches of 1000 (Holzhausen et al., methods);
+- isometric: MNIST (the 5k training images), four tanh layers of 100 units,
+  minibatches of 100 (the isometric-representations paper, section 2.2).
+
+    python benchmarks/bench_penalties.py [--setting holzhausen|isometric|both] [--device cpu]
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._data import mnist_train
+from benchmarks._data import cifar_train, mnist_train
 from sklearn_robust.nn import (
     IsometryPenalty,
     JacobianPenalty,
@@ -43,14 +49,21 @@ def configurations():
     }
 
 
-def epoch_times(X, y, penalty, args) -> list[float]:
+SETTINGS = {
+    "holzhausen": {"data": "cifar", "hidden": (1000,), "activation": "relu", "batch": 1000},
+    "isometric": {"data": "mnist", "hidden": (100,) * 4, "activation": "tanh", "batch": 100},
+}
+
+
+def epoch_times(X, y, penalty, setting, args) -> list[float]:
     clf = RobustNetClassifier(
         penalty=penalty,
         max_epochs=args.epochs,
-        batch_size=args.batch,
+        batch_size=setting["batch"],
         device=args.device,
         random_state=0,
-        module__hidden_sizes=(args.hidden,),
+        module__hidden_sizes=setting["hidden"],
+        module__activation=setting["activation"],
     )
     started = time.perf_counter()
     clf.fit(X, y)
@@ -63,33 +76,38 @@ def epoch_times(X, y, penalty, args) -> list[float]:
     return durations or [total]
 
 
+def run_setting(name, args):
+    setting = SETTINGS[name]
+    X, y, source = cifar_train() if setting["data"] == "cifar" else mnist_train(5000)
+    configs = configurations()
+    times = {config: [] for config in configs}
+    for _ in range(args.rounds):
+        for config, penalty in configs.items():
+            times[config] += epoch_times(X, y, penalty, setting, args)
+
+    anchor = np.median(times["cross-entropy (anchor)"])
+    widths = "-".join(str(w) for w in (X.shape[1], *setting["hidden"], 10))
+    print(f"\n[{name}] {source}, MLP {widths} ({setting['activation']}), batch {setting['batch']}")
+    print(f"{'loss':<26}{'epoch (s)':>10}{'ratio':>8}{'target':>8}")
+    for config in configs:
+        median = np.median(times[config])
+        target = f"<={TARGETS[config]:.1f}x" if config in TARGETS else ""
+        print(f"{config:<26}{median:>10.3f}{median / anchor:>7.2f}x{target:>8}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--setting", choices=[*SETTINGS, "both"], default="both")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--hidden", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-
-    X, y, source = mnist_train(5000)
-    configs = configurations()
-    times = {name: [] for name in configs}
-    for _ in range(args.rounds):
-        for name, penalty in configs.items():
-            times[name] += epoch_times(X, y, penalty, args)
-
-    anchor = np.median(times["cross-entropy (anchor)"])
-    print(f"data: {source}, {X.shape}, MLP 784-{args.hidden}-10, batch {args.batch}")
     print(f"device: {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    print(f"{'loss':<26}{'epoch (s)':>10}{'ratio':>8}{'target':>8}")
-    for name in configs:
-        median = np.median(times[name])
-        target = f"<={TARGETS[name]:.1f}x" if name in TARGETS else ""
-        print(f"{name:<26}{median:>10.3f}{median / anchor:>7.2f}x{target:>8}")
+    for name in SETTINGS if args.setting == "both" else [args.setting]:
+        run_setting(name, args)
 
 
 if __name__ == "__main__":

@@ -548,3 +548,21 @@ def test_isometry_on_a_realistic_batch():
     for scope in ("class", "global"):
         value = IsometryPenalty(scope=scope)(batch)
         assert value.shape == () and torch.isfinite(value) and value.item() > 0
+
+
+@pytest.mark.parametrize("labels", ["balanced", "one dominant class", "many singletons"])
+def test_isometry_blocks_match_the_masked_full_matrix(labels):
+    """Per-class blocks and the full-matrix fallback give the paper's formula alike."""
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(60, 5, dtype=torch.float64, generator=generator)
+    hidden = torch.randn(60, 7, dtype=torch.float64, generator=generator)
+    targets = {
+        "balanced": torch.arange(60) % 3,
+        "one dominant class": torch.cat([torch.zeros(50), torch.arange(1, 11)]).long(),
+        "many singletons": torch.arange(60) // 2,
+    }[labels]
+    same = (targets[:, None] == targets[None, :]).double()
+    gap = torch.cdist(inputs, inputs) - torch.cdist(hidden, hidden)
+    expected = (same * gap).pow(2).sum() / 60**2
+    batch = PenaltyBatch(inputs, hidden, None, targets, None)
+    assert IsometryPenalty(1.0)(batch).item() == pytest.approx(expected.item(), rel=1e-9)
