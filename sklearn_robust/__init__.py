@@ -2,7 +2,7 @@
 
 from . import datasets
 from .hebbian import KHEncoder
-from .nn import RobustNetClassifier
+from .nn import RobustNetClassifier, StackedLILClassifier
 from .spectrum import PowerLawSpectrum, covariance_spectrum, fit_power_law
 
 __version__ = "0.1.0"
@@ -11,6 +11,7 @@ __all__ = [
     "KHEncoder",
     "PowerLawSpectrum",
     "RobustNetClassifier",
+    "StackedLILClassifier",
     "__version__",
     "covariance_spectrum",
     "datasets",

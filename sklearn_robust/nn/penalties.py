@@ -248,18 +248,21 @@ class JacobianPenalty(Penalty):
 def _eigenbasis(hidden):
     """Eigenvectors and eigenvalues of the covariance of ``hidden``, largest first.
 
-    The mean is accumulated in float64; the covariance and its eigenproblem stay in
-    the hidden layer's dtype. Float32 eigenvectors are plenty for a regularizer's
-    basis, and the eigenproblem, solved every epoch, costs half as long as in float64.
+    The mean is accumulated in float64, the data product in the hidden layer's
+    dtype, and the eigenproblem solved in float64: a ReLU layer's covariance has
+    many (near) zero eigenvalues, on which float32 ``eigh`` can fail to converge.
     """
     hidden = _flat(hidden.detach())
     n_examples = hidden.shape[0]
     if n_examples < 2:
         raise ValueError(f"A covariance needs at least 2 examples; got {n_examples}.")
     centred = hidden - hidden.mean(dim=0, dtype=torch.float64).to(hidden.dtype)
-    covariance = (centred.T @ centred) / (n_examples - 1)
+    covariance = (centred.T @ centred).double() / (n_examples - 1)
     eigenvalues, eigenvectors = torch.linalg.eigh(covariance)  # ascending
-    return eigenvectors.flip(-1), eigenvalues.flip(-1).clamp_min(0)
+    return (
+        eigenvectors.flip(-1).to(hidden.dtype),
+        eigenvalues.flip(-1).clamp_min(0).to(hidden.dtype),
+    )
 
 
 class SpectralPenalty(Penalty):
