@@ -258,11 +258,14 @@ def _eigenbasis(hidden):
         raise ValueError(f"A covariance needs at least 2 examples; got {n_examples}.")
     centred = hidden - hidden.mean(dim=0, dtype=torch.float64).to(hidden.dtype)
     covariance = (centred.T @ centred).double() / (n_examples - 1)
-    eigenvalues, eigenvectors = torch.linalg.eigh(covariance)  # ascending
-    return (
-        eigenvectors.flip(-1).to(hidden.dtype),
-        eigenvalues.flip(-1).clamp_min(0).to(hidden.dtype),
-    )
+    try:
+        eigenvalues, eigenvectors = torch.linalg.eigh(covariance)  # ascending
+        eigenvalues, eigenvectors = eigenvalues.flip(-1), eigenvectors.flip(-1)
+    except torch.linalg.LinAlgError:
+        # Dead units leave large clusters of zero eigenvalues, on which LAPACK's
+        # eigh can fail; the SVD of a symmetric PSD matrix is its eigendecomposition.
+        eigenvectors, eigenvalues, _ = torch.linalg.svd(covariance)  # descending
+    return eigenvectors.to(hidden.dtype), eigenvalues.clamp_min(0).to(hidden.dtype)
 
 
 class SpectralPenalty(Penalty):

@@ -566,3 +566,19 @@ def test_isometry_blocks_match_the_masked_full_matrix(labels):
     expected = (same * gap).pow(2).sum() / 60**2
     batch = PenaltyBatch(inputs, hidden, None, targets, None)
     assert IsometryPenalty(1.0)(batch).item() == pytest.approx(expected.item(), rel=1e-9)
+
+
+def test_eigenbasis_falls_back_to_svd_when_eigh_fails(monkeypatch):
+    from sklearn_robust.nn import penalties
+
+    hidden = torch.randn(50, 6, generator=torch.Generator().manual_seed(0))
+    expected_vectors, expected_values = penalties._eigenbasis(hidden)
+
+    def failing_eigh(matrix):
+        raise torch.linalg.LinAlgError("linalg.eigh: The algorithm failed to converge")
+
+    monkeypatch.setattr(penalties.torch.linalg, "eigh", failing_eigh)
+    vectors, values = penalties._eigenbasis(hidden)
+    torch.testing.assert_close(values, expected_values, rtol=1e-5, atol=1e-6)
+    # Eigenvectors agree up to sign.
+    torch.testing.assert_close((vectors * expected_vectors).sum(0).abs(), torch.ones(6))
