@@ -54,6 +54,7 @@ class PenalizedNet(NeuralNet):
             term = self.penalty(batch)
             self.history.record_batch("penalty", float(term.detach()))
             loss = loss + term
+        self.inputs_ = None  # not kept past the step (nor pickled)
         return loss
 
 

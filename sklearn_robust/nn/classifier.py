@@ -245,6 +245,7 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         self.module_ = net.module_.eval()
         self.history_ = net.history
         self.n_iter_ = len(net.history)
+        _move_tensors_to_cpu(self.penalty_)  # its fitted state pickles anywhere
         return self
 
     def _build_module(self, n_features, n_classes, device):
@@ -431,11 +432,33 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         check_is_fitted(self)
         return LogitsOnly(self.module_)
 
+    def __getstate__(self):
+        # module_ is net_.module_: skorch pickles it with a device map, so a model
+        # trained on CUDA reloads on a machine without one; pickling it again here
+        # would bypass that.
+        state = dict(super().__getstate__())  # a copy: never edit the live __dict__
+        state.pop("module_", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "net_" in state:
+            self.module_ = self.net_.module_
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # transform returns the float32 hidden layer, whatever the input dtype.
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
+
+
+def _move_tensors_to_cpu(obj):
+    """Move the tensor attributes of ``obj`` (a fitted penalty) to the CPU."""
+    if obj is None:
+        return
+    for name, value in list(vars(obj).items()):
+        if isinstance(value, torch.Tensor):
+            setattr(obj, name, value.detach().cpu())
 
 
 class LogitsOnly(torch.nn.Module):

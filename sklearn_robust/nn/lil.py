@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from numbers import Integral, Real
 
 import numpy as np
@@ -300,6 +301,13 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 [np.average(p == t, weights=weights) for p, t in zip(predicted.T, y.T, strict=True)]
             )
         )
+
+    def __getstate__(self):
+        # A CUDA-trained network is pickled from a CPU copy, so it reloads anywhere.
+        state = dict(super().__getstate__())  # a copy: never edit the live __dict__
+        if "module_" in state:
+            state["module_"] = copy.deepcopy(self.module_).cpu()
+        return state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -290,3 +290,17 @@ def test_l2_penalty_without_encoding_weights_is_a_clear_error(digits_split):
     X_train, _, y_train, _ = digits_split
     with pytest.raises(ValueError, match="no encoding weights in LinearHead"):
         quick(module=LinearHead, penalty=L2Penalty(), max_epochs=1).fit(X_train, y_train)
+
+
+def test_pickling_leaves_the_model_intact_and_keeps_penalty_state(digits_split):
+    from sklearn_robust.nn import SpectralPenalty
+
+    X_train, X_test, y_train, _ = digits_split
+    clf = quick(max_epochs=2, penalty=SpectralPenalty(tau=5)).fit(X_train, y_train)
+    expected = clf.predict_proba(X_test)
+    reloaded = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(clf.predict_proba(X_test), expected)  # still usable
+    np.testing.assert_array_equal(reloaded.predict_proba(X_test), expected)
+    assert reloaded.module_ is reloaded.net_.module_  # one network, mapped by skorch
+    assert reloaded.penalty_.eigenvectors_.device.type == "cpu"
+    assert reloaded.net_.inputs_ is None  # no training batch travels with the model
