@@ -7,6 +7,7 @@ import contextlib
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
 from .modules import split_output
@@ -38,6 +39,16 @@ class PenalizedNet(NeuralNet):
             x = x.detach().requires_grad_(True)
         self.inputs_ = x  # the penalty needs the tensor the graph starts from
         return self.module_(x, **fit_params)
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        # Only the parameters need gradients: when a Jacobian penalty makes the inputs
+        # require one, a plain backward() would also pay for d loss / d inputs.
+        loss.backward(inputs=[p for p in self.module_.parameters() if p.requires_grad] or None)
+        return {"loss": loss, "y_pred": y_pred}
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         logits, hidden = split_output(y_pred)
