@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -45,7 +46,7 @@ class PenaltyBatch:
     module: torch.nn.Module
 
 
-class Penalty(BaseEstimator):
+class Penalty(BaseEstimator, metaclass=ABCMeta):
     """Base class: a term ``strength * R(hidden)`` added to the training loss.
 
     Subclasses implement :meth:`term`, the unscaled value on one minibatch; the
@@ -66,8 +67,9 @@ class Penalty(BaseEstimator):
             return batch.logits.new_zeros(())
         return self.strength * self.term(batch)
 
-    def term(self, batch: PenaltyBatch) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def term(self, batch: PenaltyBatch) -> torch.Tensor:
+        """The unscaled penalty on one minibatch: a scalar tensor that trains."""
 
     def on_epoch_begin(self, hidden_of, X) -> None:
         """Hook before each epoch; ``hidden_of(X)`` gives the hidden layer of X (no grad)."""
