@@ -443,7 +443,11 @@ class IsometryPenalty(Penalty):
     reproduce the input distances themselves (no free scale), so the strength
     trades accuracy for isometry; the paper's ``beta`` spans 0.001 to 10.
 
-    Each side costs one ``N x N`` matrix product and no loop. The Euclidean
+    With ``scope="class"`` the distances are taken per class block: the batch is
+    gathered into one padded block per class and each side costs one batched
+    matrix product over ``sum_c n_c^2`` pairs instead of ``N^2`` (the full
+    masked matrix is used when padding a dominant class would cost more). No
+    Python loop runs over examples or classes. The Euclidean
     distance is taken with a masked square root, so its gradient is 0, not NaN,
     on the diagonal and for duplicated examples. ``metric="cosine"`` uses
     ``1 - cos(x_i, x_j)`` instead.
