@@ -13,7 +13,7 @@ from skorch.utils import to_tensor
 from .modules import split_output
 from .penalties import PenaltyBatch
 
-__all__ = ["PenalizedNet", "PenaltyEpochHook", "forward_batches", "seeded"]
+__all__ = ["PenalizedNet", "PenaltyEpochHook", "forward_batches", "seeded", "skorch_device"]
 
 # Rows per forward pass outside training: bounds memory for large X.
 PREDICT_BATCH = 4096
@@ -127,3 +127,8 @@ def seeded(seed: int, device: torch.device):
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
+
+
+def skorch_device(device: torch.device) -> str:
+    """The device string skorch expects ("cpu", "cuda" or "cuda:1")."""
+    return device.type if device.index is None else str(device)

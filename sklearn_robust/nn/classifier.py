@@ -17,7 +17,7 @@ from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 
 from .._torch import resolve_device, seed_from, to_numpy, to_tensor
-from ._training import PenalizedNet, PenaltyEpochHook, forward_batches, seeded
+from ._training import PenalizedNet, PenaltyEpochHook, forward_batches, seeded, skorch_device
 from .modules import MLP, split_output
 from .penalties import Penalty
 
@@ -313,7 +313,7 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
             iterator_train__shuffle=True,
             train_split=train_split,
             callbacks=callbacks,
-            device=device.type if device.index is None else str(device),
+            device=skorch_device(device),
             verbose=int(self.verbose > 0),
             penalty=self.penalty_,
             **{f"optimizer__{k}": v for k, v in self._routed("optimizer__").items()},

@@ -13,10 +13,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
-from skorch.utils import to_tensor
+from skorch.utils import to_tensor as skorch_to_tensor
 
-from .._torch import resolve_device, seed_from, to_numpy
-from ._training import seeded
+from .._torch import resolve_device, seed_from, to_numpy, to_tensor
+from ._training import seeded, skorch_device
 from .modules import ACTIVATIONS
 from .penalties import IsometryPenalty, PenaltyBatch
 
@@ -74,7 +74,7 @@ class _StackedLILNet(NeuralNet):
         self.isometry = isometry
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        y_true = to_tensor(y_true, device=self.device)
+        y_true = skorch_to_tensor(y_true, device=self.device)
         loss = 0.0
         for level, (logits, hidden, block_input) in enumerate(y_pred):
             targets = y_true[:, level]
@@ -222,7 +222,7 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 batch_size=self.batch_size,
                 iterator_train__shuffle=True,
                 train_split=None,
-                device=device.type if device.index is None else str(device),
+                device=skorch_device(device),
                 verbose=int(self.verbose > 0),
                 isometry=IsometryPenalty(strength=self.strength, scope=self.scope),
             )
@@ -256,7 +256,7 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
         device = next(self.module_.parameters()).device
         with torch.no_grad():
-            levels = self.module_(torch.as_tensor(X, dtype=torch.float32, device=device))
+            levels = self.module_(to_tensor(X, device))
         return [(logits, hidden) for logits, hidden, _ in levels]
 
     def predict_proba(self, X):
