@@ -423,14 +423,22 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
             )
         return layer
 
-    def to_torch_module(self) -> torch.nn.Module:
-        """The trained network as a torch module mapping inputs to logits.
+    def to_torch_module(self, output="logits") -> torch.nn.Module:
+        """The trained network as a torch module mapping inputs to logits (or the hidden layer).
 
         Gradients flow through it to the input (attacks, Jacobians). It shares
         its weights with ``module_``.
+
+        Parameters
+        ----------
+        output : {"logits", "hidden"}, default="logits"
+            What the module returns: the logits, or the hidden representation
+            that ``transform(X)`` returns.
         """
         check_is_fitted(self)
-        return LogitsOnly(self.module_)
+        if output not in ("logits", "hidden"):
+            raise ValueError(f"output must be 'logits' or 'hidden'; got {output!r}.")
+        return OutputOf(self.module_, index=0 if output == "logits" else 1)
 
     def __getstate__(self):
         # module_ is net_.module_: skorch pickles it with a device map, so a model
@@ -461,12 +469,18 @@ def _move_tensors_to_cpu(obj):
             setattr(obj, name, value.detach().cpu())
 
 
-class LogitsOnly(torch.nn.Module):
-    """Wraps a module that returns ``(logits, hidden)`` so that it returns logits."""
+class OutputOf(torch.nn.Module):
+    """Wraps a module that returns ``(logits, hidden)`` so that it returns one of them."""
 
-    def __init__(self, module):
+    def __init__(self, module, index=0):
         super().__init__()
         self.module = module
+        self.index = index
 
     def forward(self, x):
-        return split_output(self.module(x))[0]
+        selected = split_output(self.module(x))[self.index]
+        if selected is None:
+            raise ValueError(
+                f"{type(self.module).__name__} returns logits only: it has no hidden output."
+            )
+        return selected

@@ -66,6 +66,20 @@ class StackedLIL(torch.nn.Module):
         return levels
 
 
+class _ChainedLevels(torch.nn.Module):
+    """The last level of a StackedLIL with its blocks chained differentiably."""
+
+    def __init__(self, stacked, hidden=False):
+        super().__init__()
+        self.stacked = stacked
+        self.hidden = hidden
+
+    def forward(self, x):
+        for block in self.stacked.blocks:
+            x = block(x)
+        return x if self.hidden else self.stacked.heads[-1](x)
+
+
 class _StackedLILNet(NeuralNet):
     """skorch net whose loss sums, over levels, cross-entropy and the isometry term."""
 
@@ -288,6 +302,27 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         """
         levels = self._levels(X)
         return to_numpy(levels[level][1])
+
+    def to_torch_module(self, output="logits") -> torch.nn.Module:
+        """The network as a torch module on the input, for 1-D labels.
+
+        Unlike training, the blocks are chained without ``detach``, so gradients
+        reach the input (attacks, Jacobians). Shares its weights with ``module_``.
+
+        Parameters
+        ----------
+        output : {"logits", "hidden"}, default="logits"
+            The level's logits, or the hidden representation ``transform`` returns.
+        """
+        check_is_fitted(self)
+        if output not in ("logits", "hidden"):
+            raise ValueError(f"output must be 'logits' or 'hidden'; got {output!r}.")
+        if not self._one_dimensional:
+            raise TypeError(
+                "to_torch_module needs 1-D labels: with several levels the classifier has "
+                "several outputs. Use transform(X, level=...) for each level's representation."
+            )
+        return _ChainedLevels(self.module_, hidden=output == "hidden")
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy; with several levels, the mean over levels of each level's accuracy."""

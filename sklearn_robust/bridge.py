@@ -1,0 +1,333 @@
+"""as_torch: a differentiable torch view of a fitted estimator or Pipeline.
+
+White-box attacks and Jacobians need gradients through the whole model, not only
+its last step, so a fitted :class:`~sklearn.pipeline.Pipeline` is composed step
+by step into one :class:`torch.nn.Module`. This module imports none of the
+package's estimators: a step that offers ``to_torch_module()`` provides its own
+module (the protocol every torch-backed estimator here follows), and the common
+scikit-learn steps get adapters below.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from sklearn.base import is_classifier
+from sklearn.decomposition import PCA
+from sklearn.linear_model._base import LinearClassifierMixin
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from ._torch import DTYPE, resolve_device
+
+__all__ = ["BLACK_BOX_EVALUATIONS", "EstimatorModule", "as_torch"]
+
+BLACK_BOX_EVALUATIONS = (
+    "random_noise, accuracy_curve(attack='noise'), critical_distance(attack='noise'), "
+    "certify, smoothed_predict and decision_landscape need only predict/predict_proba "
+    "and still work"
+)
+
+SUPPORTED_STEPS = (
+    "this package's estimators (to_torch_module), StandardScaler, MinMaxScaler, PCA, "
+    "linear classifiers (LogisticRegression, LinearSVC, SGDClassifier, RidgeClassifier, ...), "
+    "MLPClassifier, nested Pipelines and 'passthrough'"
+)
+
+
+class EstimatorModule(torch.nn.Module):
+    """A fitted estimator as a differentiable torch module.
+
+    Returned by :func:`as_torch`; not meant to be built by hand.
+
+    For a classifier, ``forward`` returns logits of shape (n_samples, n_classes)
+    whose argmax indexes ``classes_``, also for two classes, where the logits
+    are ``[0, s]`` with ``s`` the estimator's ``decision_function``. For a
+    transformer it returns the transformed data.
+
+    Attributes
+    ----------
+    steps : torch.nn.Sequential
+        One module per pipeline step.
+    classes_ : ndarray or None
+        The classifier's classes; None for a transformer or a hidden representation.
+    n_features_in_ : int
+        Number of input features.
+    """
+
+    def __init__(self, steps, classes, n_features_in):
+        super().__init__()
+        self.steps = torch.nn.Sequential(*steps)
+        self.classes_ = classes
+        self.n_features_in_ = n_features_in
+
+    def forward(self, x):
+        return self.steps(x)
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the module's weights (CPU when it has none)."""
+        return _device_of(self) or torch.device("cpu")
+
+    def decision_scores(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits in the shape of scikit-learn's ``decision_function`` (1-D for two classes)."""
+        if self.classes_ is not None and len(self.classes_) == 2:
+            return logits[:, 1] - logits[:, 0]
+        return logits
+
+
+def as_torch(estimator, *, output="decision", device=None) -> EstimatorModule:
+    """A torch module reproducing a fitted estimator's decision scores, differentiably.
+
+    Parameters
+    ----------
+    estimator : fitted estimator or Pipeline
+        Supported steps: this package's estimators (through their
+        ``to_torch_module`` method), StandardScaler, MinMaxScaler, PCA, the
+        linear classifiers of scikit-learn (LogisticRegression, LinearSVC,
+        SGDClassifier, RidgeClassifier, ...), MLPClassifier, nested Pipelines
+        and ``"passthrough"``.
+    output : {"decision", "hidden"}, default="decision"
+        ``"decision"``: logits of a classifier (argmax = ``predict``), or the
+        transform of a transformer. ``"hidden"``: the representation the final
+        classifier reads out: its own hidden layer when it has one
+        (this package's networks, MLPClassifier), else the output of the steps
+        before it.
+    device : None, str or torch.device, default=None
+        None keeps the device of the estimator's own torch module (CPU for
+        scikit-learn steps). Another device gets a copy, never moving the
+        estimator's module.
+
+    Returns
+    -------
+    EstimatorModule
+        Shares its weights with the estimator's torch modules; float32.
+
+    Raises
+    ------
+    TypeError
+        If a step cannot be differentiated; the message names it and the
+        black-box evaluations that still work.
+    sklearn.exceptions.NotFittedError
+        If the estimator is not fitted.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_robust.bridge import as_torch
+    >>> X, y = load_iris(return_X_y=True)
+    >>> model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    >>> logits = as_torch(model)(torch.tensor(X, dtype=torch.float32))
+    >>> bool(np.allclose(logits.detach().numpy(), model.decision_function(X), atol=1e-4))
+    True
+    """
+    if output not in ("decision", "hidden"):
+        raise ValueError(f"output must be 'decision' or 'hidden'; got {output!r}.")
+    check_is_fitted(estimator)
+    named_steps = _flatten(estimator)
+    modules = [_step_module(name, step) for name, step in named_steps[:-1]]
+    last_name, last_step = named_steps[-1]
+    if output == "hidden" and is_classifier(last_step):
+        hidden = _hidden_module(last_name, last_step)
+        modules += [] if hidden is None else [hidden]
+    else:
+        modules.append(_step_module(last_name, last_step))
+    is_clf = output == "decision" and is_classifier(estimator)
+    classes = np.asarray(estimator.classes_) if is_clf else None
+    modules = _on_one_device(modules, device)
+    return EstimatorModule(modules, classes, getattr(estimator, "n_features_in_", None))
+
+
+def _flatten(estimator):
+    """(name, step) pairs of a Pipeline, nested Pipelines expanded; identity steps dropped."""
+    if not isinstance(estimator, Pipeline):
+        return [(type(estimator).__name__, estimator)]
+    pairs = []
+    for name, step in estimator.steps:
+        if step is None or (isinstance(step, str) and step == "passthrough"):
+            continue
+        if isinstance(step, Pipeline):
+            pairs.extend((f"{name}.{inner}", s) for inner, s in _flatten(step))
+        else:
+            pairs.append((name, step))
+    return pairs
+
+
+def _step_module(name, step) -> torch.nn.Module:
+    if hasattr(step, "to_torch_module"):
+        return step.to_torch_module()
+    for kind, adapter in _ADAPTERS:
+        if isinstance(step, kind):
+            return adapter(step)
+    raise TypeError(
+        f"as_torch cannot differentiate step {name!r} ({type(step).__name__}). "
+        f"Supported: {SUPPORTED_STEPS}. White-box attacks (fgsm, pgd) and Jacobians need "
+        f"every step differentiable; black-box evaluations ({BLACK_BOX_EVALUATIONS})."
+    )
+
+
+def _hidden_module(name, step):
+    """The classifier's own hidden representation, or None when it reads its input linearly."""
+    if isinstance(step, LinearClassifierMixin):
+        return None
+    if isinstance(step, MLPClassifier):
+        return _MLPLayers(step, hidden_only=True)
+    if hasattr(step, "to_torch_module"):
+        try:
+            return step.to_torch_module(output="hidden")
+        except TypeError as exc:
+            raise TypeError(
+                f"Step {name!r} ({type(step).__name__}) exposes no hidden representation: "
+                "its to_torch_module takes no output='hidden'."
+            ) from exc
+    return _step_module(name, step)  # raises the TypeError naming the step
+
+
+def _device_of(module) -> torch.device | None:
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return None
+
+
+def _on_one_device(modules, device):
+    """Every module on ``device``; None: on the accelerator any of them is already on.
+
+    A module on another device is copied before it moves, because modules from
+    ``to_torch_module`` may share their weights with a fitted estimator, which
+    must stay where it is.
+    """
+    if device is None:
+        devices = [d for d in map(_device_of, modules) if d is not None]
+        target = next((d for d in devices if d.type != "cpu"), torch.device("cpu"))
+    else:
+        target = resolve_device(device)
+    placed = []
+    for module in modules:
+        current = _device_of(module)
+        if current is not None and current != target:
+            module = copy.deepcopy(module).to(target)
+        placed.append(module)
+    return placed
+
+
+def _constant(array) -> torch.Tensor:
+    return torch.tensor(np.asarray(array), dtype=DTYPE)  # a copy: fitted arrays stay untouched
+
+
+class _Affine(torch.nn.Module):
+    """x @ weight + bias with fixed (buffer) weights: scalers, PCA, linear read-outs."""
+
+    def __init__(self, weight=None, bias=None, scale=None):
+        super().__init__()
+        self.register_buffer("weight", None if weight is None else _constant(weight))
+        self.register_buffer("scale", None if scale is None else _constant(scale))
+        self.register_buffer("bias", None if bias is None else _constant(bias))
+
+    def forward(self, x):
+        if self.weight is not None:
+            x = x @ self.weight
+        if self.scale is not None:
+            x = x * self.scale
+        if self.bias is not None:
+            x = x + self.bias
+        return x
+
+
+class _Clamp(torch.nn.Module):
+    def __init__(self, low, high):
+        super().__init__()
+        self.low, self.high = float(low), float(high)
+
+    def forward(self, x):
+        return x.clamp(self.low, self.high)
+
+
+class _BinaryLogits(torch.nn.Module):
+    """A single score s as the two logits [0, s]: argmax and softmax match scikit-learn."""
+
+    def forward(self, scores):
+        scores = scores.reshape(-1, 1)
+        return torch.cat([torch.zeros_like(scores), scores], dim=1)
+
+
+def _standard_scaler(step):
+    # mean_ and var_ are fitted even when with_mean/with_std turn them off.
+    scale = 1.0 / np.asarray(step.scale_) if step.with_std else None
+    mean = -np.asarray(step.mean_) if step.with_mean else None
+    bias = None if mean is None else mean * (1.0 if scale is None else scale)
+    return _Affine(scale=scale, bias=bias)
+
+
+def _min_max_scaler(step):
+    affine = _Affine(scale=step.scale_, bias=step.min_)
+    if not step.clip:
+        return affine
+    return torch.nn.Sequential(affine, _Clamp(*step.feature_range))
+
+
+def _pca(step):
+    components = np.asarray(step.components_, dtype=np.float64)
+    bias = -np.asarray(step.mean_) @ components.T
+    scale = None
+    if step.whiten:
+        std = np.sqrt(step.explained_variance_)
+        std[std < np.finfo(std.dtype).eps] = np.finfo(std.dtype).eps
+        scale = 1.0 / std
+        bias = bias * scale
+    return _Affine(weight=components.T, scale=scale, bias=bias)
+
+
+def _linear_classifier(step):
+    coef = np.atleast_2d(np.asarray(step.coef_, dtype=np.float64))
+    intercept = np.broadcast_to(np.asarray(step.intercept_, dtype=np.float64), coef.shape[:1])
+    linear = _Affine(weight=coef.T, bias=intercept)
+    if coef.shape[0] == 1:
+        return torch.nn.Sequential(linear, _BinaryLogits())
+    return linear
+
+
+_ACTIVATIONS = {
+    "identity": torch.nn.Identity,
+    "logistic": torch.nn.Sigmoid,
+    "tanh": torch.nn.Tanh,
+    "relu": torch.nn.ReLU,
+}
+
+
+class _MLPLayers(torch.nn.Sequential):
+    """MLPClassifier's forward pass: hidden layers, then the output pre-activation."""
+
+    def __init__(self, step, hidden_only=False):
+        if step._label_binarizer.y_type_ == "multilabel-indicator":
+            raise TypeError(
+                "as_torch supports single-label MLPClassifier only; this one was fit on "
+                "multilabel targets."
+            )
+        layers = []
+        weights = list(zip(step.coefs_, step.intercepts_, strict=True))
+        for coef, intercept in weights[:-1]:
+            layers += [_Affine(weight=coef, bias=intercept), _ACTIVATIONS[step.activation]()]
+        if not hidden_only:
+            coef, intercept = weights[-1]
+            layers.append(_Affine(weight=coef, bias=intercept))
+            if step.n_outputs_ == 1:
+                layers.append(_BinaryLogits())
+        super().__init__(*layers)
+
+
+# Order matters only for subclasses; every adapter reads fitted attributes only.
+_ADAPTERS = (
+    (StandardScaler, _standard_scaler),
+    (MinMaxScaler, _min_max_scaler),
+    (PCA, _pca),
+    (LinearClassifierMixin, _linear_classifier),
+    (MLPClassifier, _MLPLayers),
+)
