@@ -1,0 +1,238 @@
+"""Accuracy against perturbation size, and each example's critical (minimal fooling) distance."""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+import pandas as pd
+
+from ._checks import check_eps
+from .attacks import prepare_attack
+
+__all__ = ["accuracy_curve", "critical_distance"]
+
+_GRID_START = 1e-3  # first eps of the automatic grid, as a fraction of the data's scale
+_GRID_FACTOR = 10**0.25  # four points per decade
+_GRID_MAX_POINTS = 48
+_SATURATION_PATIENCE = 3  # points in a row whose accuracy moves less than _SATURATION_TOL
+_SATURATION_TOL = 0.005
+_GRID_RESOLUTION = 50  # default tol = max_eps / 50: finer than a 20-point grid
+
+
+def accuracy_curve(
+    estimator,
+    X,
+    y,
+    attack="pgd",
+    epsilons=None,
+    relative=True,
+    *,
+    random_state=None,
+    verbose=0,
+    **attack_kw,
+):
+    """Accuracy under an attack as a function of its size eps.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    attack : {"noise", "fgsm", "pgd"} or callable, default="pgd"
+        See :func:`~sklearn_robust.robustness.attacks.prepare_attack`.
+    epsilons : array-like of float or None, default=None
+        None: a log grid (four points per decade, from 1e-3 of the data's scale)
+        that extends until the accuracy saturates: it reaches 0 or moves less
+        than 0.5% over three points after it has started to fall.
+    relative : bool, default=True
+        Evaluate only the examples the model classifies correctly, so that
+        accuracy is 1 at eps = 0 (the paper's relative accuracy).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the attack's random directions or starts (the same for every eps).
+    verbose : int, default=0
+        Print one line per eps.
+    **attack_kw
+        Passed to the attack (``norm``, ``n_iter``, ``clip``, ``batch_size``, ...).
+
+    Returns
+    -------
+    curve : pandas.DataFrame
+        Columns ``attack``, ``eps``, ``accuracy``, ``n`` (examples evaluated).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_robust.robustness import accuracy_curve
+    >>> X = np.array([[1.0, 0.0], [2.0, 0.0], [-1.0, 0.0], [-2.0, 0.0]]); y = [1, 1, 0, 0]
+    >>> model = LogisticRegression().fit(X, y)
+    >>> accuracy_curve(model, X, y, "fgsm", epsilons=[0.5, 1.5, 2.5]).accuracy.tolist()
+    [1.0, 0.5, 0.0]
+    """
+    prepared = prepare_attack(attack, estimator, X, y, random_state=random_state, **attack_kw)
+    rows = _evaluated_rows(prepared, relative)
+    if epsilons is not None:
+        epsilons = check_eps(epsilons, np.size(epsilons), name="epsilons")
+        grid = iter(epsilons)
+    else:
+        grid = _log_grid(_data_scale(prepared, attack_kw.get("norm", "linf")))
+    records = []
+    for eps in grid:
+        accuracy = _accuracy(prepared, rows, eps)
+        records.append({"attack": prepared.name, "eps": float(eps), "accuracy": accuracy})
+        if verbose:
+            print(f"[accuracy_curve] {prepared.name} eps={eps:.4g}: accuracy {accuracy:.4f}")
+        if epsilons is None and _saturated([r["accuracy"] for r in records]):
+            break
+    curve = pd.DataFrame.from_records(records, columns=["attack", "eps", "accuracy"])
+    curve["n"] = rows.size
+    return curve
+
+
+def critical_distance(
+    estimator,
+    X,
+    y,
+    attack="pgd",
+    *,
+    max_eps=None,
+    tol=None,
+    random_state=None,
+    verbose=0,
+    **attack_kw,
+):
+    """Per example, the L2 length of the smallest perturbation by which the attack fools the model.
+
+    Batched bisection on the attack's eps: every example is first attacked at
+    ``max_eps``; those that survive get ``inf``, the others are bisected
+    together, each leaving the batch once its bracket is narrower than ``tol``.
+    The distance reported is the L2 norm of the successful perturbation at the
+    upper end of the bracket (for an L-inf attack it differs from eps).
+    Bisection assumes that an attack which succeeds at eps also succeeds at any
+    larger eps, as it does for noise along a fixed direction and for PGD up to its
+    randomness.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    attack : {"noise", "fgsm", "pgd"} or callable, default="pgd"
+    max_eps : float or None, default=None
+        The largest eps tried. None: four times the largest row norm of X for
+        L2 attacks and noise; for L-inf, the width of ``clip`` or twice the largest
+        absolute value of X. A callable attack needs it.
+    tol : float or None, default=None
+        Bracket width (in eps) at which an example stops; None: ``max_eps / 50``,
+        2.5 times finer than a 20-point grid.
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=0
+        Print one line per bisection round.
+    **attack_kw
+        Passed to the attack.
+
+    Returns
+    -------
+    distances : ndarray of shape (n_samples,), float64
+        0 where the clean example is already misclassified, ``inf`` where the
+        attack does not succeed within ``max_eps``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_robust.robustness import critical_distance
+    >>> X = np.array([[1.0, 0.0], [3.0, 0.0], [-1.0, 0.0], [-3.0, 0.0]]); y = [1, 1, 0, 0]
+    >>> model = LogisticRegression().fit(X, y)   # boundary x0 = 0
+    >>> d = critical_distance(model, X, y, "pgd", norm="l2", max_eps=8, tol=1e-3,
+    ...                       random_start=False)
+    >>> np.round(d, 2).tolist()
+    [1.0, 3.0, 1.0, 3.0]
+    """
+    prepared = prepare_attack(attack, estimator, X, y, random_state=random_state, **attack_kw)
+    max_eps = _check_max_eps(max_eps, prepared, attack, attack_kw.get("norm", "linf"))
+    tol = max_eps / _GRID_RESOLUTION if tol is None else tol
+    if not isinstance(tol, Real) or not 0 < tol < max_eps:
+        raise ValueError(f"tol must be in (0, max_eps={max_eps}); got {tol!r}.")
+    distances = np.zeros(prepared.n_samples)
+    rows = _evaluated_rows(prepared, relative=True)
+    fooled, norms = prepared.fooled(rows, np.full(rows.size, max_eps))
+    distances[rows[~fooled]] = np.inf
+    rows, best = rows[fooled], norms[fooled]
+    low, high = np.zeros(rows.size), np.full(rows.size, max_eps)
+    round_ = 0
+    while rows.size:
+        round_ += 1
+        middle = (low + high) / 2
+        fooled, norms = prepared.fooled(rows, middle)
+        high = np.where(fooled, middle, high)
+        low = np.where(fooled, low, middle)
+        best = np.where(fooled, norms, best)
+        done = high - low <= tol
+        distances[rows[done]] = best[done]
+        rows, low, high, best = rows[~done], low[~done], high[~done], best[~done]
+        if verbose:
+            print(f"[critical_distance] round {round_}: {rows.size} examples left")
+    return distances
+
+
+def _evaluated_rows(prepared, relative):
+    rows = np.arange(prepared.n_samples)
+    if not relative:
+        return rows
+    fooled, _ = prepared.fooled(rows, np.zeros(rows.size))
+    return rows[~fooled]
+
+
+def _accuracy(prepared, rows, eps):
+    if rows.size == 0:
+        return float("nan")
+    fooled, _ = prepared.fooled(rows, np.full(rows.size, eps))
+    return float(1.0 - fooled.mean())
+
+
+def _is_l2(prepared, norm):
+    return prepared.name == "noise" or norm == "l2"
+
+
+def _data_scale(prepared, norm):
+    """The size of the data in the attack's norm.
+
+    L2: the largest row norm. L-inf: the width of the clip box, else twice the
+    largest absolute value (any L-inf ball that wide covers the data).
+    """
+    X = prepared.X
+    if _is_l2(prepared, norm):
+        return float(X.norm(dim=1).max()) or 1.0
+    if prepared.clip is not None:
+        return prepared.clip[1] - prepared.clip[0]
+    return 2.0 * float(X.abs().max()) or 1.0
+
+
+def _log_grid(scale):
+    eps = _GRID_START * scale
+    for _ in range(_GRID_MAX_POINTS):
+        yield eps
+        eps *= _GRID_FACTOR
+
+
+def _saturated(accuracies):
+    if accuracies[-1] == 0.0 or np.isnan(accuracies[-1]):
+        return True
+    if len(accuracies) <= _SATURATION_PATIENCE:
+        return False
+    started_falling = accuracies[-1] < 0.99 * accuracies[0]
+    recent = accuracies[-_SATURATION_PATIENCE - 1 :]
+    return started_falling and max(recent) - min(recent) < _SATURATION_TOL
+
+
+def _check_max_eps(max_eps, prepared, attack, norm):
+    if max_eps is None:
+        if callable(attack):
+            raise ValueError("A callable attack needs max_eps.")
+        scale = _data_scale(prepared, norm)
+        return 4.0 * scale if _is_l2(prepared, norm) else scale
+    if not isinstance(max_eps, Real) or not np.isfinite(max_eps) or max_eps <= 0:
+        raise ValueError(f"max_eps must be a positive finite number; got {max_eps!r}.")
+    return float(max_eps)
