@@ -71,7 +71,7 @@ def accuracy_curve(
     [1.0, 0.5, 0.0]
     """
     prepared = prepare_attack(attack, estimator, X, y, random_state=random_state, **attack_kw)
-    rows = _evaluated_rows(prepared, relative)
+    rows = evaluated_rows(prepared, relative)
     if epsilons is not None:
         epsilons = check_eps(epsilons, np.size(epsilons), name="epsilons")
         grid = iter(epsilons)
@@ -79,7 +79,7 @@ def accuracy_curve(
         grid = _log_grid(_data_scale(prepared, attack_kw.get("norm", "linf")))
     records = []
     for eps in grid:
-        accuracy = _accuracy(prepared, rows, eps)
+        accuracy = robust_accuracy(prepared, rows, eps)
         records.append({"attack": prepared.name, "eps": float(eps), "accuracy": accuracy})
         if verbose:
             print(f"[accuracy_curve] {prepared.name} eps={eps:.4g}: accuracy {accuracy:.4f}")
@@ -156,7 +156,7 @@ def critical_distance(
     if not isinstance(tol, Real) or not 0 < tol < max_eps:
         raise ValueError(f"tol must be in (0, max_eps={max_eps}); got {tol!r}.")
     distances = np.zeros(prepared.n_samples)
-    rows = _evaluated_rows(prepared, relative=True)
+    rows = evaluated_rows(prepared, relative=True)
     fooled, norms = prepared.fooled(rows, np.full(rows.size, max_eps))
     distances[rows[~fooled]] = np.inf
     rows, best = rows[fooled], norms[fooled]
@@ -177,7 +177,8 @@ def critical_distance(
     return distances
 
 
-def _evaluated_rows(prepared, relative):
+def evaluated_rows(prepared, relative):
+    """All rows, or (relative) those the model classifies correctly when unperturbed."""
     rows = np.arange(prepared.n_samples)
     if not relative:
         return rows
@@ -185,11 +186,13 @@ def _evaluated_rows(prepared, relative):
     return rows[~fooled]
 
 
-def _accuracy(prepared, rows, eps):
+def robust_accuracy(prepared, rows, eps, sample_weight=None):
+    """Fraction (weighted, optionally) of ``rows`` that the attack at ``eps`` does not fool."""
     if rows.size == 0:
         return float("nan")
     fooled, _ = prepared.fooled(rows, np.full(rows.size, eps))
-    return float(1.0 - fooled.mean())
+    weights = None if sample_weight is None else np.asarray(sample_weight)[rows]
+    return float(np.average(~fooled, weights=weights))
 
 
 def _is_l2(prepared, norm):

@@ -1,0 +1,190 @@
+"""Scorers ``scorer(estimator, X, y)`` for cross_val_score and GridSearchCV: robust accuracy,
+critical distance and certified accuracy.
+
+Each scorer seeds its randomness with ``random_state=0`` unless told otherwise, so
+that every candidate of a search meets the same noise and the search is
+reproducible. They are plain picklable objects, so ``n_jobs > 1`` works.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+
+from ._checks import check_inputs
+from .attacks import prepare_attack
+from .curves import critical_distance, evaluated_rows, robust_accuracy
+
+__all__ = ["certified_accuracy_scorer", "critical_distance_scorer", "robust_accuracy_scorer"]
+
+_STATISTICS = {"median": np.median, "mean": np.mean}
+
+
+class _Scorer:
+    """A named callable with the repr of the factory call that made it."""
+
+    factory = "scorer"
+
+    def __init__(self, **params):
+        self._params = params
+
+    def __repr__(self):
+        args = ", ".join(f"{key}={value!r}" for key, value in self._params.items())
+        return f"{self.factory}({args})"
+
+    def __call__(self, estimator, X, y, sample_weight=None):
+        raise NotImplementedError
+
+
+class RobustAccuracyScorer(_Scorer):
+    factory = "robust_accuracy_scorer"
+
+    def __call__(self, estimator, X, y, sample_weight=None):
+        p = dict(self._params)
+        attack, eps, relative = p.pop("attack"), p.pop("eps"), p.pop("relative")
+        prepared = prepare_attack(attack, estimator, X, y, **p)
+        rows = evaluated_rows(prepared, relative)
+        return robust_accuracy(prepared, rows, eps, sample_weight)
+
+
+class CriticalDistanceScorer(_Scorer):
+    factory = "critical_distance_scorer"
+
+    def __call__(self, estimator, X, y, sample_weight=None):
+        p = dict(self._params)
+        attack, statistic = p.pop("attack"), p.pop("statistic")
+        distances = critical_distance(estimator, X, y, attack, **p)
+        correct = distances > 0  # the paper's distribution: correctly classified examples
+        if not correct.any():
+            return 0.0
+        function = _STATISTICS.get(statistic, statistic)
+        return float(function(distances[correct]))
+
+
+class CertifiedAccuracyScorer(_Scorer):
+    factory = "certified_accuracy_scorer"
+
+    def __call__(self, estimator, X, y, sample_weight=None):
+        from .smoothing import certify
+
+        p = dict(self._params)
+        sigma, radius = p.pop("sigma"), p.pop("radius")
+        X, _ = check_inputs(estimator, X, y)
+        labels, radii = certify(estimator, X, sigma, abstain=None, **p)
+        certified = (labels == np.asarray(y, dtype=object)) & (radii >= radius)
+        return float(np.average(certified, weights=sample_weight))
+
+
+def _check_number(name, value, positive=False):
+    bound_ok = value > 0 if positive else value >= 0
+    if not isinstance(value, Real) or not np.isfinite(value) or not bound_ok:
+        raise ValueError(
+            f"{name} must be a finite number {'>' if positive else '>='} 0; got {value!r}."
+        )
+
+
+def robust_accuracy_scorer(attack, eps, relative=False, *, random_state=0, **attack_kw):
+    """Accuracy under ``attack`` at size ``eps``, as a scorer.
+
+    Parameters
+    ----------
+    attack : {"noise", "fgsm", "pgd"} or callable
+    eps : float
+        Perturbation size, >= 0.
+    relative : bool, default=False
+        Only the examples the model classifies correctly count (accuracy 1 at eps 0).
+    random_state : int or None, default=0
+    **attack_kw
+        Passed to the attack (``norm``, ``n_iter``, ``clip``, ...).
+
+    Returns
+    -------
+    scorer : callable ``scorer(estimator, X, y)``
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.model_selection import cross_val_score
+    >>> from sklearn_robust.robustness import robust_accuracy_scorer
+    >>> X, y = load_iris(return_X_y=True)
+    >>> scorer = robust_accuracy_scorer("pgd", eps=0.1, norm="l2")
+    >>> scorer
+    robust_accuracy_scorer(attack='pgd', eps=0.1, relative=False, random_state=0, norm='l2')
+    >>> scores = cross_val_score(LogisticRegression(max_iter=1000), X, y, scoring=scorer, cv=3)
+    >>> bool(0.0 <= scores.mean() <= 1.0)
+    True
+    """
+    _check_number("eps", eps)
+    return RobustAccuracyScorer(
+        attack=attack, eps=eps, relative=relative, random_state=random_state, **attack_kw
+    )
+
+
+def critical_distance_scorer(attack, statistic="median", *, random_state=0, **attack_kw):
+    """A statistic of the critical distances of the correctly classified examples, as a scorer.
+
+    Larger is more robust. Misclassified examples (distance 0) are left out, as
+    in the paper's distributions; examples the attack cannot fool within
+    ``max_eps`` count as ``inf`` (so ``"mean"`` can be infinite; the median
+    is finite while most examples are fooled).
+
+    Parameters
+    ----------
+    attack : {"noise", "fgsm", "pgd"} or callable
+    statistic : {"median", "mean"} or callable, default="median"
+        A callable maps the array of distances to a float.
+    random_state : int or None, default=0
+    **attack_kw
+        Passed to :func:`~sklearn_robust.robustness.critical_distance` and the
+        attack (``max_eps``, ``tol``, ``norm``, ...).
+
+    Returns
+    -------
+    scorer : callable ``scorer(estimator, X, y)``
+
+    Examples
+    --------
+    >>> from sklearn_robust.robustness import critical_distance_scorer
+    >>> critical_distance_scorer("noise", max_eps=10.0)
+    critical_distance_scorer(attack='noise', statistic='median', random_state=0, max_eps=10.0)
+    """
+    if not callable(statistic) and statistic not in _STATISTICS:
+        raise ValueError(
+            f"statistic must be one of {sorted(_STATISTICS)} or a callable; got {statistic!r}."
+        )
+    return CriticalDistanceScorer(
+        attack=attack, statistic=statistic, random_state=random_state, **attack_kw
+    )
+
+
+def certified_accuracy_scorer(sigma, radius, *, random_state=0, **certify_kw):
+    """Fraction of examples the smoothed classifier labels correctly with a radius >= ``radius``.
+
+    Parameters
+    ----------
+    sigma : float
+        Noise level of the smoothing, > 0.
+    radius : float
+        The L2 radius that must be certified, >= 0.
+    random_state : int or None, default=0
+    **certify_kw
+        Passed to :func:`~sklearn_robust.robustness.certify` (``n0``, ``n``,
+        ``alpha``, ``batch_size``).
+
+    Returns
+    -------
+    scorer : callable ``scorer(estimator, X, y)``
+
+    Examples
+    --------
+    >>> from sklearn_robust.robustness import certified_accuracy_scorer
+    >>> certified_accuracy_scorer(sigma=0.25, radius=0.5, n=1000)
+    certified_accuracy_scorer(sigma=0.25, radius=0.5, random_state=0, n=1000)
+    """
+    _check_number("sigma", sigma, positive=True)
+    _check_number("radius", radius)
+    return CertifiedAccuracyScorer(
+        sigma=sigma, radius=radius, random_state=random_state, **certify_kw
+    )
