@@ -9,6 +9,7 @@ like.
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
 
@@ -208,8 +209,21 @@ class FGSMAttack(GradientAttack):
 class CallableAttack(PreparedAttack):
     """A user attack ``attack(estimator, X, y, eps) -> X_adv`` with per-example eps."""
 
-    def __init__(self, estimator, X, targets, *, function, clip=None, batch_size=512, **kwargs):
+    def __init__(
+        self,
+        estimator,
+        X,
+        targets,
+        *,
+        function,
+        clip=None,
+        batch_size=512,
+        random_state=None,
+        **kwargs,
+    ):
         super().__init__(estimator, X, targets, clip=clip, batch_size=batch_size)
+        if "random_state" in inspect.signature(function).parameters:
+            kwargs["random_state"] = random_state
         self.function, self.kwargs = function, kwargs
         self.name = getattr(function, "__name__", "attack")
         self.labels = None if targets is None else np.asarray(estimator.classes_)[targets]
@@ -254,7 +268,8 @@ def prepare_attack(attack, estimator, X, y=None, **attack_kw) -> PreparedAttack:
     ----------
     attack : {"noise", "fgsm", "pgd"} or callable
         A callable is called as ``attack(estimator, X, y, eps, **attack_kw)``
-        with one eps per row and returns the perturbed X.
+        with one eps per row (and ``random_state`` when it takes one) and
+        returns the perturbed X.
     estimator : fitted classifier
     X : array-like of shape (n_samples, n_features)
     y : array-like of shape (n_samples,), optional
