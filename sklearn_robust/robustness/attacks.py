@@ -153,7 +153,7 @@ class GradientAttack(PreparedAttack):
 
     def _perturb_batch(self, rows, eps):
         module = self.predictor.module
-        x0, target, eps = self.X[rows], self.targets[rows], eps[:, None]
+        x0, target, eps = self.X[rows], self.targets[rows], _scalar_if_uniform(eps)
         step = eps * 2.5 / self.n_iter if self.step_size is None else self.step_size
         x = x0 if self.start is None else self._clip(x0 + eps * self.start[rows])
         with eval_mode(module):
@@ -172,7 +172,7 @@ class GradientAttack(PreparedAttack):
     def _project(self, x, x0, eps):
         delta = x - x0
         if self.norm == "linf":
-            delta = torch.maximum(torch.minimum(delta, eps), -eps)
+            delta = delta.clamp(-eps, eps)
         else:
             norms = delta.norm(dim=1, keepdim=True)
             delta = delta * torch.clamp(eps / norms.clamp_min(_TINY), max=1.0)
@@ -201,7 +201,7 @@ class FGSMAttack(GradientAttack):
 
     def _perturb_batch(self, rows, eps):
         module = self.predictor.module
-        x0, target, eps = self.X[rows], self.targets[rows], eps[:, None]
+        x0, target, eps = self.X[rows], self.targets[rows], _scalar_if_uniform(eps)
         with eval_mode(module):
             return self._clip(x0 + eps * self._ascent(module, x0, target)).detach()
 
@@ -238,6 +238,13 @@ class CallableAttack(PreparedAttack):
             **self.kwargs,
         )
         return self._clip(to_tensor(x_adv, self.device))
+
+
+def _scalar_if_uniform(eps: torch.Tensor):
+    """A float when every example has the same eps (scalar arithmetic is cheaper), else a column."""
+    if eps.numel() and bool(eps.min() == eps.max()):
+        return float(eps[0])
+    return eps[:, None]
 
 
 def wrong_class_log_odds(logits, target):
