@@ -1,0 +1,129 @@
+"""Tests for sklearn_robust.robustness.scorers."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_robust import RobustNetClassifier
+from sklearn_robust.datasets import load_digits
+from sklearn_robust.robustness import (
+    certified_accuracy_scorer,
+    certify,
+    critical_distance,
+    critical_distance_scorer,
+    pgd,
+    robust_accuracy_scorer,
+)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    return make_blobs(240, n_features=5, centers=3, cluster_std=3.0, random_state=0)
+
+
+def model():
+    return make_pipeline(StandardScaler(), LogisticRegression())
+
+
+def test_robust_accuracy_scorer_matches_the_attack(blobs):
+    X, y = blobs
+    fitted = model().fit(X, y)
+    scorer = robust_accuracy_scorer("pgd", eps=0.5, norm="l2")
+    X_adv = pgd(fitted, X, y, 0.5, norm="l2", random_state=0)
+    assert scorer(fitted, X, y) == pytest.approx((fitted.predict(X_adv) == y).mean())
+    relative = robust_accuracy_scorer("pgd", eps=0.5, relative=True, norm="l2")
+    correct = fitted.predict(X) == y
+    expected = (fitted.predict(X_adv) == y)[correct].mean()
+    assert relative(fitted, X, y) == pytest.approx(expected)
+    weights = np.where(y == 0, 3.0, 1.0)
+    expected = np.average(fitted.predict(X_adv) == y, weights=weights)
+    assert scorer(fitted, X, y, sample_weight=weights) == pytest.approx(expected)
+
+
+def test_cross_val_score_with_a_robust_scorer(blobs):
+    X, y = blobs
+    cv = KFold(3, shuffle=True, random_state=0)
+    scorer = robust_accuracy_scorer("fgsm", eps=1.5)
+    scores = cross_val_score(model(), X, y, scoring=scorer, cv=cv)
+    for score, (train, test) in zip(scores, cv.split(X), strict=True):
+        fitted = model().fit(X[train], y[train])
+        assert score == pytest.approx(scorer(fitted, X[test], y[test]))
+    clean = cross_val_score(model(), X, y, cv=cv)
+    assert np.all(scores <= clean) and scores.mean() < clean.mean() - 0.05
+
+
+def test_grid_search_with_several_robust_metrics_in_parallel(blobs):
+    X, y = blobs
+    scoring = {
+        "acc": "accuracy",
+        "pgd": robust_accuracy_scorer("pgd", eps=0.5, norm="l2"),
+        "critical": critical_distance_scorer("pgd", norm="l2", max_eps=10.0),
+    }
+    grid = {"logisticregression__C": [0.01, 1.0]}
+    results = {}
+    for n_jobs in (1, 2):
+        search = GridSearchCV(model(), grid, scoring=scoring, refit="acc", cv=3, n_jobs=n_jobs)
+        results[n_jobs] = search.fit(X, y).cv_results_
+    for key in ("mean_test_acc", "mean_test_pgd", "mean_test_critical"):
+        np.testing.assert_allclose(results[1][key], results[2][key])
+    # Stronger regularisation (C=0.01) shrinks the weights: larger margins in input space.
+    assert results[1]["mean_test_critical"][0] != results[1]["mean_test_critical"][1]
+
+
+def test_critical_distance_scorer_is_the_median_over_correct_examples(blobs):
+    X, y = blobs
+    fitted = model().fit(X, y)
+    distances = critical_distance(fitted, X, y, "noise", max_eps=50.0, random_state=0)
+    correct = distances > 0
+    median = critical_distance_scorer("noise", max_eps=50.0)
+    assert median(fitted, X, y) == pytest.approx(np.median(distances[correct]))
+    quantile = critical_distance_scorer(
+        "noise", statistic=lambda d: np.quantile(d, 0.25), max_eps=50.0
+    )
+    assert quantile(fitted, X, y) == pytest.approx(np.quantile(distances[correct], 0.25))
+
+
+def test_certified_accuracy_scorer_matches_certify(blobs):
+    X, y = blobs
+    fitted = model().fit(X, y)
+    scorer = certified_accuracy_scorer(sigma=0.5, radius=0.25, n=500)
+    labels, radii = certify(fitted, X, 0.5, n=500, random_state=0)
+    expected = np.mean((labels == y) & (radii >= 0.25))
+    assert scorer(fitted, X, y) == pytest.approx(expected)
+    assert 0 < expected < 1
+
+
+def test_scorers_on_a_torch_classifier():
+    X, y = load_digits(return_X_y=True)
+    net = RobustNetClassifier(max_epochs=3, device="cpu", random_state=0)
+    scores = cross_val_score(
+        net, X[:600], y[:600], cv=2, scoring=robust_accuracy_scorer("pgd", 0.05)
+    )
+    assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_repr_and_pickle():
+    scorer = robust_accuracy_scorer("pgd", eps=0.1, norm="l2", n_iter=20)
+    assert repr(scorer) == (
+        "robust_accuracy_scorer(attack='pgd', eps=0.1, relative=False, random_state=0, "
+        "norm='l2', n_iter=20)"
+    )
+    assert repr(pickle.loads(pickle.dumps(scorer))) == repr(scorer)
+    assert "critical_distance_scorer(attack='fgsm'" in repr(critical_distance_scorer("fgsm"))
+
+
+def test_bad_parameters_raise_at_construction():
+    with pytest.raises(ValueError, match="eps"):
+        robust_accuracy_scorer("pgd", eps=-1)
+    with pytest.raises(ValueError, match="statistic"):
+        critical_distance_scorer("pgd", statistic="mode")
+    with pytest.raises(ValueError, match="sigma"):
+        certified_accuracy_scorer(sigma=0.0, radius=0.5)
+    with pytest.raises(ValueError, match="radius"):
+        certified_accuracy_scorer(sigma=0.5, radius=-0.5)
