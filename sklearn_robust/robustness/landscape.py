@@ -1,0 +1,377 @@
+"""Decision landscapes and Jacobian-norm maps on a plane through an input.
+
+Following Hoffman et al. (*Robust Learning with Jacobian Regularization*) and
+Holzhausen et al. (figure 4), a model is probed on a square grid in a
+two-dimensional plane of input space through one example: which class it
+predicts there and how confidently, and how fast its hidden representation
+changes (the Frobenius norm of the exact input Jacobian). Both maps draw the
+same plane from the same ``random_state``, so they can be laid side by side.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from .._torch import to_numpy, to_tensor
+from ..bridge import as_torch
+from ._checks import check_batch_size, eval_mode
+
+__all__ = ["DecisionLandscape", "JacobianNormMap", "decision_landscape", "jacobian_norm_map"]
+
+_RANK_TOL = 1e-10  # relative size below which a direction counts as dependent
+_JIT_DEPRECATION = r"`torch\.jit\.script` is deprecated"
+
+
+@dataclass(frozen=True, eq=False)
+class _Plane:
+    """A square grid on the plane ``center + a * directions[0] + b * directions[1]``.
+
+    Attributes
+    ----------
+    center : ndarray of shape (n_features,)
+        The input at the middle of the plane, float64.
+    directions : ndarray of shape (2, n_features)
+        Orthonormal rows: ``directions[0]`` runs along the horizontal axis of a
+        plot, ``directions[1]`` along the vertical one.
+    offsets : ndarray of shape (resolution,)
+        Coordinates along either direction, ``linspace(-extent, extent, resolution)``.
+    """
+
+    center: np.ndarray
+    directions: np.ndarray
+    offsets: np.ndarray
+
+    @property
+    def extent(self) -> float:
+        """Half the side of the square, in input units."""
+        return float(self.offsets[-1])
+
+    @property
+    def points(self) -> np.ndarray:
+        """The inputs evaluated, float32 of shape (resolution**2, n_features).
+
+        Row ``i * resolution + j`` is ``center + offsets[j] * directions[0]
+        + offsets[i] * directions[1]``: entry ``[i, j]`` of every map.
+        """
+        b, a = np.meshgrid(self.offsets, self.offsets, indexing="ij")
+        steps = np.stack([a.ravel(), b.ravel()], axis=1) @ self.directions
+        return (self.center + steps).astype(np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class DecisionLandscape(_Plane):
+    """The predicted class and its probability on a grid in a plane; see :func:`decision_landscape`.
+
+    Attributes
+    ----------
+    center, directions, offsets, extent, points
+        The plane and its grid (see :func:`decision_landscape`); ``points`` are the
+        inputs evaluated, float32 of shape (resolution**2, n_features).
+    labels : ndarray of shape (resolution, resolution)
+        The class predicted at ``center + offsets[j] * directions[0] + offsets[i]
+        * directions[1]``, in entry ``[i, j]`` (values of ``classes``).
+    confidence : ndarray of shape (resolution, resolution)
+        The largest class probability there; NaN for a classifier that gives none.
+    classes : ndarray of shape (n_classes,)
+        The estimator's ``classes_``, so that plots colour each class the same way.
+    """
+
+    labels: np.ndarray
+    confidence: np.ndarray
+    classes: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class JacobianNormMap(_Plane):
+    """Frobenius norms of an input Jacobian on a grid in a plane; see :func:`jacobian_norm_map`.
+
+    Attributes
+    ----------
+    center, directions, offsets, extent, points
+        The plane and its grid (see :func:`decision_landscape`).
+    norms : ndarray of shape (resolution, resolution)
+        ``||d h / d x||_F`` at ``center + offsets[j] * directions[0] + offsets[i]
+        * directions[1]``, in entry ``[i, j]``; float64.
+    output : {"hidden", "decision"}
+        Which representation ``h`` was differentiated.
+    """
+
+    norms: np.ndarray
+    output: str
+
+
+def decision_landscape(
+    estimator,
+    x,
+    directions=None,
+    extent=None,
+    resolution=41,
+    *,
+    random_state=None,
+    batch_size=4096,
+) -> DecisionLandscape:
+    """The class a classifier predicts, and how confidently, on a plane through ``x``.
+
+    The grid point ``[i, j]`` is ``x + offsets[j] * u + offsets[i] * v`` with
+    ``(u, v)`` an orthonormal pair of directions, as in Hoffman et al. and
+    Holzhausen et al. (figure 4, lower panel).
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        Any classifier: the differentiable view of :func:`~sklearn_robust.bridge.as_torch`
+        is used when there is one (softmax of its logits), else ``predict`` and
+        ``predict_proba`` (confidence NaN without ``predict_proba``).
+    x : array-like of shape (n_features,)
+        The center of the plane.
+    directions : array-like of shape (2, n_features) or None, default=None
+        Two linearly independent directions, orthonormalised (Gram-Schmidt: the
+        first keeps its direction). None: two standard-normal vectors drawn from
+        ``random_state``, orthonormalised. Pass ``landscape.directions`` to reuse a plane.
+    extent : float or None, default=None
+        Half the side of the square grid; None: ``||x||`` (1 when ``x`` is 0).
+    resolution : int, default=41
+        Grid points per side (at least 2); odd puts ``x`` itself at the middle.
+    random_state : int, RandomState instance or None, default=None
+        Draws the plane when ``directions`` is None; the same seed gives the
+        same plane here and in :func:`jacobian_norm_map`.
+    batch_size : int, default=4096
+        Grid points evaluated at once.
+
+    Returns
+    -------
+    DecisionLandscape
+        ``labels`` and ``confidence`` of shape (resolution, resolution), with the
+        plane (``center``, ``directions``, ``offsets``) and ``classes``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_robust.robustness import decision_landscape
+    >>> X = np.array([[-2.0, -1.0], [-2.0, 1.0], [2.0, -1.0], [2.0, 1.0]]); y = [0, 0, 1, 1]
+    >>> model = LogisticRegression().fit(X, y)   # boundary x0 = 0
+    >>> landscape = decision_landscape(model, [0.5, 0.0], directions=np.eye(2), extent=1,
+    ...                                resolution=3)
+    >>> landscape.offsets
+    array([-1.,  0.,  1.])
+    >>> landscape.labels   # rows: second direction (x1), columns: first direction (x0)
+    array([[0, 1, 1],
+           [0, 1, 1],
+           [0, 1, 1]])
+    >>> landscape.points.shape
+    (9, 2)
+    """
+    check_is_fitted(estimator)
+    if not hasattr(estimator, "classes_"):
+        raise ValueError(
+            f"decision_landscape needs a classifier; {type(estimator).__name__} has no classes_."
+        )
+    batch_size = check_batch_size(batch_size)
+    plane = _plane(estimator, x, directions, extent, resolution, random_state)
+    labels, confidence = _predict_grid(estimator, plane.points, batch_size)
+    shape = (plane.offsets.size,) * 2
+    return DecisionLandscape(
+        center=plane.center,
+        directions=plane.directions,
+        offsets=plane.offsets,
+        labels=labels.reshape(shape),
+        confidence=confidence.reshape(shape),
+        classes=np.asarray(estimator.classes_),
+    )
+
+
+def jacobian_norm_map(
+    estimator,
+    x,
+    directions=None,
+    extent=None,
+    resolution=41,
+    *,
+    output="hidden",
+    random_state=None,
+    chunk_size=64,
+) -> JacobianNormMap:
+    """The Frobenius norm of the exact Jacobian ``d h / d x`` on a plane through ``x``.
+
+    Holzhausen et al. (figure 4, upper panel) read its level as how fast the
+    representation changes and its variation across the plane as curvature.
+    The Jacobian is computed exactly with :mod:`torch.func`, vectorised over
+    ``chunk_size`` grid points at a time (forward mode when the input is
+    narrower than ``h``, reverse mode otherwise).
+
+    Parameters
+    ----------
+    estimator : fitted estimator or Pipeline
+        Every step differentiable (see :func:`~sklearn_robust.bridge.as_torch`).
+    x : array-like of shape (n_features,)
+        The center of the plane.
+    directions : array-like of shape (2, n_features) or None, default=None
+        As in :func:`decision_landscape`.
+    extent : float or None, default=None
+        Half the side of the square grid; None: ``||x||`` (1 when ``x`` is 0).
+    resolution : int, default=41
+        Grid points per side (at least 2).
+    output : {"hidden", "decision"}, default="hidden"
+        ``h``: the representation the final classifier reads out, or the logits
+        (for a transformer, its transform).
+    random_state : int, RandomState instance or None, default=None
+        Draws the plane when ``directions`` is None; the same seed gives the
+        same plane as in :func:`decision_landscape`.
+    chunk_size : int, default=64
+        Grid points whose Jacobians are held in memory at once (each holds
+        ``width(h) * n_features`` floats).
+
+    Returns
+    -------
+    JacobianNormMap
+        ``norms`` of shape (resolution, resolution), with the plane.
+
+    Raises
+    ------
+    TypeError
+        If a step of the estimator cannot be differentiated (the message names it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.decomposition import PCA
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn_robust.robustness import jacobian_norm_map
+    >>> X = np.random.default_rng(0).normal(size=(40, 5)); y = X[:, 0] > 0
+    >>> model = make_pipeline(PCA(n_components=2), LogisticRegression()).fit(X, y)
+    >>> jmap = jacobian_norm_map(model, X[0], resolution=5, random_state=0)
+    >>> jmap.norms.shape   # h is the PCA projection: its Jacobian has orthonormal rows
+    (5, 5)
+    >>> bool(np.allclose(jmap.norms, np.sqrt(2), atol=1e-5))
+    True
+    """
+    check_is_fitted(estimator)
+    if output not in ("hidden", "decision"):
+        raise ValueError(f"output must be 'hidden' or 'decision'; got {output!r}.")
+    chunk_size = _check_int(chunk_size, "chunk_size", 1)
+    plane = _plane(estimator, x, directions, extent, resolution, random_state)
+    module = as_torch(estimator, output=output)
+    norms = _jacobian_norms(module, plane.points, chunk_size)
+    return JacobianNormMap(
+        center=plane.center,
+        directions=plane.directions,
+        offsets=plane.offsets,
+        norms=norms.reshape((plane.offsets.size,) * 2),
+        output=output,
+    )
+
+
+def _plane(estimator, x, directions, extent, resolution, random_state) -> _Plane:
+    """Validate everything about the plane before any model is run."""
+    center = _check_center(estimator, x)
+    resolution = _check_int(resolution, "resolution", 2)
+    if extent is None:
+        extent = float(np.linalg.norm(center)) or 1.0
+    elif not isinstance(extent, Real) or not np.isfinite(extent) or extent <= 0:
+        raise ValueError(f"extent must be a positive finite number or None; got {extent!r}.")
+    if directions is None:
+        directions = check_random_state(random_state).standard_normal((2, center.size))
+    directions = _orthonormal(directions, center.size)
+    offsets = np.linspace(-float(extent), float(extent), resolution)
+    return _Plane(center=center, directions=directions, offsets=offsets)
+
+
+def _check_center(estimator, x) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 1:
+        raise ValueError(f"x must be one example, a 1-D array; got shape {x.shape}.")
+    x = check_array(x[None], dtype=np.float64, ensure_all_finite=True)[0]
+    n_features = getattr(estimator, "n_features_in_", None)
+    if n_features is not None and x.size != n_features:
+        raise ValueError(
+            f"x has {x.size} features, but {type(estimator).__name__} was fitted with "
+            f"{n_features} features."
+        )
+    if x.size < 2:
+        raise ValueError("A plane needs at least 2 input features; x has 1.")
+    return x
+
+
+def _orthonormal(directions, n_features) -> np.ndarray:
+    directions = np.asarray(directions, dtype=np.float64)
+    if directions.shape != (2, n_features):
+        raise ValueError(
+            f"directions must have shape (2, n_features) = (2, {n_features}); "
+            f"got {directions.shape}."
+        )
+    if not np.all(np.isfinite(directions)):
+        raise ValueError("directions must be finite.")
+    q, r = np.linalg.qr(directions.T)
+    if np.any(np.abs(np.diag(r)) <= _RANK_TOL * np.linalg.norm(directions, axis=1).max()):
+        raise ValueError("directions must be linearly independent (rank 2); they span a line.")
+    # QR fixes each column only up to sign: flip them so that u points along directions[0]
+    # and the plane keeps its orientation.
+    return (q * np.sign(np.diag(r))).T.copy()
+
+
+def _check_int(value, name, minimum) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def _predict_grid(estimator, points, batch_size):
+    """Predicted labels and their probability, through torch when the estimator allows it."""
+    try:
+        module = as_torch(estimator)
+    except TypeError:
+        return _predict_black_box(estimator, points, batch_size)
+    indices, confidence = [], []
+    with torch.no_grad(), eval_mode(module):
+        for start in range(0, points.shape[0], batch_size):
+            logits = module(to_tensor(points[start : start + batch_size], module.device))
+            top = torch.softmax(logits, dim=1).max(dim=1)
+            confidence.append(to_numpy(top.values))
+            indices.append(to_numpy(top.indices))
+    labels = np.asarray(estimator.classes_)[np.concatenate(indices)]
+    return labels, np.concatenate(confidence).astype(np.float64)
+
+
+def _predict_black_box(estimator, points, batch_size):
+    # Labels come from predict even with predict_proba: for some classifiers (SVC with
+    # Platt scaling) the two disagree, and the landscape shows the model's decisions.
+    labels, confidence = [], []
+    for start in range(0, points.shape[0], batch_size):
+        batch = points[start : start + batch_size]
+        labels.append(np.asarray(estimator.predict(batch)))
+        if hasattr(estimator, "predict_proba"):
+            confidence.append(np.max(estimator.predict_proba(batch), axis=1))
+        else:
+            confidence.append(np.full(batch.shape[0], np.nan))
+    return np.concatenate(labels), np.concatenate(confidence).astype(np.float64)
+
+
+def _jacobian_norms(module, points, chunk_size) -> np.ndarray:
+    """Frobenius norms of the exact Jacobian of ``module`` at each point, chunk by chunk."""
+
+    def single(point):
+        return module(point[None]).reshape(-1)
+
+    with torch.no_grad(), eval_mode(module), warnings.catch_warnings():
+        # torch builds its forward-mode decompositions with torch.jit.script on first use,
+        # and warns about its own deprecated call.
+        warnings.filterwarnings("ignore", _JIT_DEPRECATION, DeprecationWarning)
+        points = to_tensor(points, module.device)
+        width = single(points[0]).numel()
+        # Forward mode pushes one tangent per input feature, reverse mode one cotangent
+        # per output unit: take whichever needs fewer passes.
+        jacobian = torch.func.jacfwd if points.shape[1] < width else torch.func.jacrev
+        batched = torch.func.vmap(jacobian(single))
+        norms = [
+            to_numpy(batched(chunk).flatten(1).norm(dim=1)) for chunk in points.split(chunk_size)
+        ]
+    return np.concatenate(norms).astype(np.float64)
