@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_decision_landscape", "plot_jacobian_norm_map"]
+__all__ = [
+    "plot_accuracy_curve",
+    "plot_critical_distances",
+    "plot_decision_landscape",
+    "plot_jacobian_norm_map",
+]
 
 _MIN_ALPHA = 0.15  # a point at chance confidence stays visible
 
@@ -143,6 +148,94 @@ def plot_jacobian_norm_map(jmap, ax=None, log=False):
     ax.figure.colorbar(image, ax=ax, label=rf"$\|\partial {symbol} / \partial x\|_F$")
     ax.set_title("Jacobian norm")
     return _label_plane(ax)
+
+
+def plot_accuracy_curve(curve, ax=None, by=None):
+    """Accuracy against eps on a log axis, one line per group (the paper's figure 1, left).
+
+    Parameters
+    ----------
+    curve : pandas.DataFrame
+        From :func:`~sklearn_robust.robustness.accuracy_curve`, or several
+        concatenated with a column that tells them apart (e.g. ``model``).
+    ax : matplotlib Axes or None, default=None
+    by : str or None, default=None
+        The column naming the lines; None: ``"model"`` when present, else ``"attack"``.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> from sklearn_robust.plotting import plot_accuracy_curve
+    >>> curve = pd.DataFrame({"attack": "pgd", "eps": [0.01, 0.1, 1.0],
+    ...                       "accuracy": [1.0, 0.6, 0.0], "n": 50})
+    >>> len(plot_accuracy_curve(curve).lines)
+    1
+    """
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots()
+    by = by or ("model" if "model" in curve.columns else "attack")
+    positive = curve[curve["eps"] > 0]  # eps = 0 has no place on a log axis
+    for name, group in positive.groupby(by, sort=False):
+        ax.plot(group["eps"], group["accuracy"], marker="o", markersize=3, label=str(name))
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(r"perturbation size $\epsilon$")
+    ax.set_ylabel("accuracy")
+    ax.legend(title=by)
+    return ax
+
+
+def plot_critical_distances(distances, ax=None):
+    """Distributions of critical distances, one violin per model (the paper's figure 1, right).
+
+    Zeros (misclassified examples) are left out; the share of examples the attack
+    never fooled (``inf``) is written under each violin.
+
+    Parameters
+    ----------
+    distances : dict of str to array-like
+        Critical distances per model, from
+        :func:`~sklearn_robust.robustness.critical_distance`.
+    ax : matplotlib Axes or None, default=None
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from sklearn_robust.plotting import plot_critical_distances
+    >>> rng = np.random.default_rng(0)
+    >>> ax = plot_critical_distances({"a": rng.random(50), "b": np.append(rng.random(50), np.inf)})
+    >>> [label.get_text().split()[0] for label in ax.get_xticklabels()]
+    ['a', 'b']
+    """
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots()
+    names, finite, labels = list(distances), [], []
+    for name in names:
+        values = np.asarray(distances[name], dtype=np.float64)
+        values = values[values > 0]
+        never = np.isinf(values).mean() if values.size else 0.0
+        finite.append(values[np.isfinite(values)])
+        labels.append(name if never == 0 else f"{name}\n({never:.0%} never)")
+    drawable = [i for i, values in enumerate(finite) if values.size > 1]
+    if drawable:
+        ax.violinplot(
+            [finite[i] for i in drawable], positions=drawable, showmedians=True, widths=0.8
+        )
+    ax.set_xticks(range(len(names)), labels)
+    ax.set_ylabel(r"critical distance $\|\Delta x\|_2$")
+    return ax
 
 
 def _class_colors(n_classes):

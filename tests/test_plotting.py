@@ -3,6 +3,7 @@ import sys
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
@@ -10,7 +11,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 
-from sklearn_robust.plotting import plot_decision_landscape, plot_jacobian_norm_map
+from sklearn_robust.plotting import (
+    plot_accuracy_curve,
+    plot_critical_distances,
+    plot_decision_landscape,
+    plot_jacobian_norm_map,
+)
 from sklearn_robust.robustness import decision_landscape, jacobian_norm_map
 
 matplotlib.use("Agg")  # pyplot switches backends while no figure is open
@@ -127,3 +133,32 @@ def test_missing_matplotlib_says_how_to_install_it(monkeypatch, landscape, jmap,
         plot_decision_landscape(landscape)
     with pytest.raises(ImportError, match="matplotlib is needed"):
         plot_jacobian_norm_map(jmap)
+
+
+def test_accuracy_curves_one_line_per_model_on_a_log_axis():
+    curves = pd.concat(
+        [
+            pd.DataFrame(
+                {"attack": "pgd", "eps": [0.0, 0.1, 1.0], "accuracy": acc, "n": 10, "model": m}
+            )
+            for m, acc in {"bp": [1.0, 0.5, 0.0], "kh": [1.0, 0.9, 0.2]}.items()
+        ]
+    )
+    ax = plot_accuracy_curve(curves)
+    assert [line.get_label() for line in ax.lines] == ["bp", "kh"]
+    assert ax.get_xscale() == "log"
+    np.testing.assert_array_equal(ax.lines[1].get_xdata(), [0.1, 1.0])  # eps 0 left out
+    plt.close("all")
+
+
+def test_critical_distances_leave_out_zeros_and_count_the_never_fooled():
+    distances = {
+        "bp": np.array([0.0, 0.5, 1.0, 1.5]),
+        "kh": np.array([0.0, 2.0, 3.0, np.inf]),
+        "none": np.array([np.inf, np.inf]),
+    }
+    ax = plot_critical_distances(distances)
+    labels = [label.get_text() for label in ax.get_xticklabels()]
+    assert labels == ["bp", "kh\n(33% never)", "none\n(100% never)"]
+    assert len(ax.collections) >= 2  # two violins (bodies), the empty model has none
+    plt.close("all")
