@@ -11,7 +11,7 @@ fastest round of each counts, so background load hits all alike).
 2. Critical distance (PGD-10, L2): batched bisection against attacking every
    example at each of 20 eps.
 
-    python benchmarks/bench_attacks.py [--threads 1] [--device cpu] [--rounds 3]
+    python benchmarks/bench_attacks.py [--threads 1] [--device cpu] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -112,11 +112,14 @@ def as_array(result):
 
 
 def interleaved_best(named, rounds):
+    """Fastest of ``rounds`` runs each; the order is shuffled every round, so that no
+    implementation always follows the one that leaves the caches cold."""
     best, outputs = dict.fromkeys(named, np.inf), {}
+    order = np.random.default_rng(0)
     for _ in range(rounds):
-        for name, run in named.items():
+        for name in order.permutation(list(named)):
             start = time.perf_counter()
-            outputs[name] = as_array(run())
+            outputs[name] = as_array(named[name]())
             best[name] = min(best[name], time.perf_counter() - start)
     return best, outputs
 
@@ -171,7 +174,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--examples", type=int, default=1000)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

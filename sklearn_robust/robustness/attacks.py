@@ -65,15 +65,28 @@ class PreparedAttack(ABC):
 
     def perturb(self, rows, eps) -> torch.Tensor:
         """Perturbed copies of the rows ``rows`` at per-example sizes ``eps``."""
-        rows = torch.as_tensor(np.asarray(rows, dtype=np.int64), device=self.device)
+        rows = np.asarray(rows, dtype=np.int64)
         eps = torch.as_tensor(np.asarray(eps, dtype=np.float32), device=self.device)
         pieces = [
-            self._perturb_batch(rows[i : i + self.batch_size], eps[i : i + self.batch_size])
-            for i in range(0, rows.shape[0], self.batch_size)
+            self._perturb_batch(index, eps[i : i + self.batch_size])
+            for i, index in self._batches(rows)
         ]
         if not pieces:
             return self.X[:0].clone()
         return torch.cat(pieces)
+
+    def _batches(self, rows):
+        """(position, index) per batch; a run of consecutive rows is indexed by a slice,
+        a view instead of a gathered copy of the data."""
+        consecutive = rows.size > 0 and np.array_equal(
+            rows, np.arange(rows[0], rows[0] + rows.size)
+        )
+        index = torch.as_tensor(rows, device=self.device)
+        for i in range(0, rows.size, self.batch_size):
+            if consecutive:
+                yield i, slice(int(rows[i]), int(rows[min(i + self.batch_size, rows.size) - 1]) + 1)
+            else:
+                yield i, index[i : i + self.batch_size]
 
     @abstractmethod
     def _perturb_batch(self, rows: torch.Tensor, eps: torch.Tensor) -> torch.Tensor: ...
@@ -229,7 +242,7 @@ class CallableAttack(PreparedAttack):
         self.labels = None if targets is None else np.asarray(estimator.classes_)[targets]
 
     def _perturb_batch(self, rows, eps):
-        index = to_numpy(rows)
+        index = rows if isinstance(rows, slice) else to_numpy(rows)
         x_adv = self.function(
             self.estimator,
             to_numpy(self.X[rows]),
