@@ -3,15 +3,18 @@
 from . import datasets
 from .hebbian import KHEncoder
 from .nn import RobustNetClassifier, StackedLILClassifier
+from .representations import LayerActivations, VectorCodes
 from .spectrum import PowerLawSpectrum, covariance_spectrum, fit_power_law
 
 __version__ = "0.1.0"
 
 __all__ = [
     "KHEncoder",
+    "LayerActivations",
     "PowerLawSpectrum",
     "RobustNetClassifier",
     "StackedLILClassifier",
+    "VectorCodes",
     "__version__",
     "covariance_spectrum",
     "datasets",

@@ -1,8 +1,9 @@
 """scikit-learn's estimator checks on every public estimator."""
 
+import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_robust import KHEncoder, PowerLawSpectrum
+from sklearn_robust import KHEncoder, LayerActivations, PowerLawSpectrum, VectorCodes
 from sklearn_robust.nn import (
     IsometryPenalty,
     JacobianPenalty,
@@ -49,6 +50,10 @@ def _expected_failed_checks(estimator):
         # Fewer epochs than the default keep the ~50 checks fast; every check
         # still trains the full model.
         StackedLILClassifier(max_epochs=50),
+        # Each row read as one channel's 1-D map.
+        VectorCodes(map_shape=(1, -1)),
+        # An elementwise network takes rows of any width, as the checks need.
+        LayerActivations(torch.nn.Sequential(torch.nn.Tanh(), torch.nn.Softplus()), "0"),
     ],
     expected_failed_checks=_expected_failed_checks,
 )
