@@ -4,6 +4,7 @@ from . import datasets
 from .hebbian import KHEncoder
 from .nn import RobustNetClassifier, StackedLILClassifier
 from .representations import LayerActivations, VectorCodes
+from .som import SOMProbe
 from .spectrum import PowerLawSpectrum, covariance_spectrum, fit_power_law
 
 __version__ = "0.1.0"
@@ -13,6 +14,7 @@ __all__ = [
     "LayerActivations",
     "PowerLawSpectrum",
     "RobustNetClassifier",
+    "SOMProbe",
     "StackedLILClassifier",
     "VectorCodes",
     "__version__",

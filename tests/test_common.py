@@ -3,7 +3,13 @@
 import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_robust import KHEncoder, LayerActivations, PowerLawSpectrum, VectorCodes
+from sklearn_robust import (
+    KHEncoder,
+    LayerActivations,
+    PowerLawSpectrum,
+    SOMProbe,
+    VectorCodes,
+)
 from sklearn_robust.nn import (
     IsometryPenalty,
     JacobianPenalty,
@@ -50,6 +56,7 @@ def _expected_failed_checks(estimator):
         # Fewer epochs than the default keep the ~50 checks fast; every check
         # still trains the full model.
         StackedLILClassifier(max_epochs=50),
+        SOMProbe(n_rows=4, n_cols=4, n_epochs=2),
         # Each row read as one channel's 1-D map.
         VectorCodes(map_shape=(1, -1)),
         # An elementwise network takes rows of any width, as the checks need.

@@ -1,0 +1,625 @@
+"""Self-organizing maps (optionally toroidal) as probes of learned representations."""
+
+from __future__ import annotations
+
+import math
+import time
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._torch import resolve_device, seed_from, to_numpy, to_tensor, torch_generator
+
+__all__ = ["SOMProbe", "decay_factor", "grid_distance", "som_minibatch_step"]
+
+# The epsilon of eq. 1: keeps exp(-D^2 / (2 sigma^2 + eps)) defined as sigma -> 0.
+NEIGHBOURHOOD_EPS = 1e-8
+# Final fraction of the initial value under decay="linear".
+LINEAR_FLOOR = 0.01
+# Rows per chunk when searching BMUs: bounds memory at chunk x n_units floats.
+_CHUNK = 4096
+# Two units are grid neighbours when their grid distance is at most this (the 8
+# surrounding units, diagonals included, as MiniSom's topographic error).
+_NEIGHBOUR_RADIUS = 1.42
+_NORM_EPS = 1e-12
+
+
+def decay_factor(step, total, decay):
+    """Multiplier of the initial sigma and learning rate at update ``step`` of ``total``.
+
+    ``"exp"`` is QuickSOM's schedule ``exp(-5 step / total)``, from 1 down to
+    ``exp(-5)``; ``"linear"`` falls linearly from 1 to ``LINEAR_FLOOR`` (0.01):
+    ``1 - (1 - 0.01) step / total``. Past ``total`` the last value holds.
+    """
+    fraction = min(step, total) / max(total, 1)
+    if decay == "exp":
+        return math.exp(-5.0 * fraction)
+    return 1.0 - (1.0 - LINEAR_FLOOR) * fraction
+
+
+def grid_distance(units_a, units_b, shape, toroidal=True):
+    """Euclidean distance between units on the grid, by flat index ``row * n_cols + col``.
+
+    On the torus each axis takes the shortest way round, ``min(|d|, n - |d|)``,
+    which is the distance to the nearest of the 9 tiled copies of the map.
+
+    Parameters
+    ----------
+    units_a, units_b : array-like of int
+        Flat unit indices; broadcast against each other.
+    shape : tuple of int
+        ``(n_rows, n_cols)``.
+    toroidal : bool, default=True
+        Wrap around the edges.
+
+    Returns
+    -------
+    ndarray of float
+
+    Examples
+    --------
+    >>> from sklearn_robust.som import grid_distance
+    >>> float(grid_distance(0, 19, (20, 20)))  # (0, 0) and (0, 19) are adjacent on the torus
+    1.0
+    >>> float(grid_distance(0, 19, (20, 20), toroidal=False))
+    19.0
+    """
+    n_rows, n_cols = shape
+    row_a, col_a = np.divmod(np.asarray(units_a), n_cols)
+    row_b, col_b = np.divmod(np.asarray(units_b), n_cols)
+    d_row, d_col = np.abs(row_a - row_b), np.abs(col_a - col_b)
+    if toroidal:
+        d_row, d_col = np.minimum(d_row, n_rows - d_row), np.minimum(d_col, n_cols - d_col)
+    return np.sqrt(d_row**2 + d_col**2)
+
+
+def _squared_grid_distances(shape, toroidal, device):
+    """``(n_units, n_units)`` squared grid distances between every pair of units."""
+    units = np.arange(shape[0] * shape[1])
+    squared = grid_distance(units[:, None], units[None, :], shape, toroidal) ** 2
+    return torch.as_tensor(squared, dtype=torch.float32, device=device)
+
+
+def _unit_scores(batch, weights, metric):
+    """Scores to minimise, ``(n_batch, n_units)``: cosine distance or squared distance.
+
+    One matmul: cosine compares normalised rows; euclidean expands
+    ``||x||^2 - 2 x.W + ||W||^2`` (clamped at 0).
+    """
+    if metric == "cosine":
+        unit_x = batch / batch.norm(dim=1, keepdim=True).clamp_min(_NORM_EPS)
+        unit_w = weights / weights.norm(dim=1, keepdim=True).clamp_min(_NORM_EPS)
+        return 1.0 - unit_x @ unit_w.T
+    squared = (batch * batch).sum(1, keepdim=True) - 2.0 * batch @ weights.T
+    return (squared + (weights * weights).sum(1)).clamp_min_(0.0)
+
+
+def som_minibatch_step(weights, batch, grid_sq, sigma, learning_rate, metric):
+    """One mini-batch update of eq. 1, in place; returns the batch's BMUs.
+
+    For every sample ``b`` with BMU ``u_b`` and every unit ``v``,
+    ``h_bv = exp(-D(u_b, v)^2 / (2 sigma^2 + eps))`` and the batch moves the
+    weights by the mean of the neighbourhood-weighted steps:
+    ``W_v += learning_rate * mean_b h_bv (x_b - W_v)``
+    ``= learning_rate / B * (sum_b h_bv x_b - (sum_b h_bv) W_v)``.
+    """
+    bmus = _unit_scores(batch, weights, metric).argmin(dim=1)
+    influence = torch.exp(grid_sq[bmus] / -(2.0 * sigma * sigma + NEIGHBOURHOOD_EPS))
+    pulled = influence.T @ batch  # (n_units, n_features): sum_b h_bv x_b
+    mass = influence.sum(dim=0).unsqueeze(1)  # (n_units, 1): sum_b h_bv
+    weights.add_(torch.addcmul(pulled, mass, weights, value=-1.0), alpha=learning_rate / len(batch))
+    return bmus
+
+
+class SOMProbe(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Self-organizing map on a (toroidal) grid, with the analyses of Lee and Vijayan.
+
+    Each of the ``n_rows x n_cols`` units holds a weight vector. For an input
+    ``x`` the best matching unit (BMU) ``u`` is the unit nearest ``x`` in
+    ``metric``, and every unit ``v`` moves towards ``x`` by eq. 1 of the paper::
+
+        W_v += exp(-D(u, v)^2 / (2 sigma(s)^2 + eps)) * alpha(s) * (x - W_v)
+
+    with ``D`` the Euclidean distance on the grid (on the torus, per axis the
+    shortest way round: ``min(|d|, n - |d|)``) and ``eps = 1e-8``.
+
+    ``algorithm="minibatch"`` shuffles the data each epoch and applies, per
+    batch of ``batch_size`` samples, the **mean** of the samples'
+    neighbourhood-weighted steps (as QuickSOM, the paper's library); ``s``
+    counts these updates and ``sigma(s) = sigma * f(s)``,
+    ``alpha(s) = learning_rate * f(s)`` with ``f`` from ``decay`` over
+    ``T = n_epochs * ceil(n_samples / batch_size)`` updates: ``"exp"`` is
+    QuickSOM's ``f(s) = exp(-5 s / T)``; ``"linear"`` is
+    ``f(s) = 1 - 0.99 s / T`` (down to 1% of the initial values).
+
+    ``algorithm="batch"`` is Kohonen's batch map: each epoch finds every
+    sample's BMU and sets ``W = (H^T X) / (H^T 1)``, ``H`` the ``(n_samples,
+    n_units)`` neighbourhood of the samples' BMUs; ``learning_rate`` is unused and
+    sigma goes from ``sigma`` at the first epoch to 1 at the last, geometrically
+    (``"exp"``) or linearly (``"linear"``); a sigma below 1 stays constant.
+
+    Parameters
+    ----------
+    n_rows, n_cols : int, default=20
+        Height and width of the grid.
+    metric : {"cosine", "euclidean"}, default="cosine"
+        How inputs are compared to the units' weights: the cosine distance
+        ``1 - x.w / (|x| |w|)`` (eq. 2 of the paper) or the Euclidean distance.
+    topology : {"toroidal", "planar"}, default="toroidal"
+        ``"toroidal"`` wraps the grid's edges (periodic boundary).
+    sigma : float, default=10.0
+        Initial neighbourhood width, in grid units.
+    learning_rate : float, default=0.1
+        Initial learning rate ``alpha`` (mini-batch algorithm).
+    decay : {"exp", "linear"}, default="exp"
+        Schedule of sigma and the learning rate (see above).
+    n_epochs : int, default=5
+        Passes over the data.
+    batch_size : int, default=10
+        Samples per update (mini-batch algorithm).
+    algorithm : {"minibatch", "batch"}, default="minibatch"
+        Mini-batch updates of eq. 1, or Kohonen's batch map.
+    init : {"random", "sample"} or array-like of shape (n_rows, n_cols, n_features), \
+default="random"
+        Initial weights: Gaussian with the data's per-feature mean and standard
+        deviation, randomly drawn training samples, or the given array.
+    device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
+        Where to compute; "auto" uses CUDA when available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights and the per-epoch shuffles.
+    verbose : int, default=0
+        Print the quantization error after every epoch when positive.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_rows, n_cols, n_features), float32
+        The units' weights.
+    quantization_error_ : float
+        Mean distance (in ``metric``) from each training sample to its BMU, after fit.
+    topographic_error_ : float
+        Fraction of training samples whose two best units are not grid neighbours
+        (the 8 surrounding units; across the edges on the torus).
+    loss_history_ : list of float
+        Quantization error on the training data after each epoch.
+    n_iter_ : int
+        Epochs trained so far (``fit`` and ``partial_fit`` together).
+    n_steps_ : int
+        Weight updates so far.
+    sigma_, learning_rate_ : float
+        The values used by the last update.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_robust import SOMProbe
+    >>> X = np.random.default_rng(0).normal(size=(200, 8))
+    >>> som = SOMProbe(n_rows=5, n_cols=5, sigma=2.0, random_state=0).fit(X)
+    >>> som.weights_.shape
+    (5, 5, 8)
+    >>> som.predict(X[:3]).shape, som.transform(X[:3]).shape
+    ((3,), (3, 25))
+    >>> som.top_bmus(X[:3], k=4).shape
+    (3, 4)
+    """
+
+    _parameter_constraints: dict = {
+        "n_rows": [Interval(Integral, 1, None, closed="left")],
+        "n_cols": [Interval(Integral, 1, None, closed="left")],
+        "metric": [StrOptions({"cosine", "euclidean"})],
+        "topology": [StrOptions({"toroidal", "planar"})],
+        "sigma": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "decay": [StrOptions({"exp", "linear"})],
+        "n_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "algorithm": [StrOptions({"minibatch", "batch"})],
+        "init": [StrOptions({"random", "sample"}), "array-like"],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_rows=20,
+        n_cols=20,
+        *,
+        metric="cosine",
+        topology="toroidal",
+        sigma=10.0,
+        learning_rate=0.1,
+        decay="exp",
+        n_epochs=5,
+        batch_size=10,
+        algorithm="minibatch",
+        init="random",
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_rows = n_rows
+        self.n_cols = n_cols
+        self.metric = metric
+        self.topology = topology
+        self.sigma = sigma
+        self.learning_rate = learning_rate
+        self.decay = decay
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.algorithm = algorithm
+        self.init = init
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the map on X for ``n_epochs`` passes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; at least 2 samples.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : SOMProbe
+        """
+        X = self._validate_input(X, reset=True)
+        self._initialise(X)
+        self._train(X, self.n_epochs)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """One more epoch on X, continuing the weights and the decay schedule.
+
+        The schedule's length ``T`` is reckoned from this X as in ``fit``; past it
+        sigma and the learning rate keep their last values. The first call
+        initialises the map from X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : SOMProbe
+        """
+        first_call = not hasattr(self, "weights_")
+        X = self._validate_input(X, reset=first_call)
+        if first_call:
+            self._initialise(X)
+        self._train(X, 1)
+        return self
+
+    @property
+    def _n_units(self):
+        return self.n_rows * self.n_cols
+
+    @property
+    def _toroidal(self):
+        return self.topology == "toroidal"
+
+    def _validate_input(self, X, reset):
+        resolve_device(self.device)  # a bad device fails here, before any work
+        # Two samples at least: a map is not learned (nor its init scaled) from one.
+        return validate_data(
+            self, X, reset=reset, dtype=[np.float32, np.float64], ensure_min_samples=2
+        )
+
+    def _initialise(self, X):
+        n_samples, n_features = X.shape
+        shape = (self.n_rows, self.n_cols, n_features)
+        if isinstance(self.init, str) and self.init == "random":
+            generator = torch_generator(self.random_state)
+            noise = torch.randn(self._n_units, n_features, generator=generator).numpy()
+            weights = X.mean(axis=0) + noise * X.std(axis=0)
+        elif isinstance(self.init, str):  # "sample"
+            rng = np.random.RandomState(seed_from(self.random_state))
+            rows = rng.choice(n_samples, self._n_units, replace=n_samples < self._n_units)
+            weights = X[rows]
+        else:
+            weights = np.asarray(self.init, dtype=np.float32)
+            if weights.shape != shape:
+                raise ValueError(
+                    f"init has shape {weights.shape}; expected (n_rows, n_cols, n_features) "
+                    f"= {shape}."
+                )
+        self.weights_ = np.array(weights, dtype=np.float32).reshape(shape)
+        # The shuffle stream lives on the estimator so partial_fit calls continue it.
+        self._shuffle_rng = np.random.RandomState(seed_from(self.random_state) + 1)
+        self.n_iter_ = 0
+        self.n_steps_ = 0
+        self.loss_history_ = []
+
+    @torch.inference_mode()  # no autograd bookkeeping on the hot path
+    def _train(self, X, n_epochs):
+        device = resolve_device(self.device)
+        data = to_tensor(X, device)
+        weights = to_tensor(self.weights_.reshape(self._n_units, -1), device)
+        grid_sq = _squared_grid_distances((self.n_rows, self.n_cols), self._toroidal, device)
+        steps_per_epoch = math.ceil(len(data) / self.batch_size)
+        total = self.n_epochs * steps_per_epoch
+        for _ in range(n_epochs):
+            started = time.perf_counter()
+            if self.algorithm == "batch":
+                self._batch_epoch(data, weights, grid_sq)
+            else:
+                order = torch.from_numpy(self._shuffle_rng.permutation(len(data))).to(device)
+                shuffled = data[order]  # one gather per epoch; the batches are then views
+                for start in range(0, len(data), self.batch_size):
+                    factor = decay_factor(self.n_steps_, total, self.decay)
+                    self.sigma_ = self.sigma * factor
+                    self.learning_rate_ = self.learning_rate * factor
+                    som_minibatch_step(
+                        weights,
+                        shuffled[start : start + self.batch_size],
+                        grid_sq,
+                        self.sigma_,
+                        self.learning_rate_,
+                        self.metric,
+                    )
+                    self.n_steps_ += 1
+            self.n_iter_ += 1
+            scores = self._best_two(data, weights)
+            self.loss_history_.append(float(scores[0].mean()))
+            if self.verbose:
+                print(
+                    f"[SOMProbe] epoch {self.n_iter_}/{self.n_epochs}  sigma {self.sigma_:.4f}  "
+                    f"quantization error {self.loss_history_[-1]:.6f}  "
+                    f"{time.perf_counter() - started:.2f} s",
+                    flush=True,
+                )
+        self.weights_ = to_numpy(weights).reshape(self.n_rows, self.n_cols, -1).copy()
+        quantization, first, second = scores
+        self.quantization_error_ = float(quantization.mean())
+        self.topographic_error_ = self._topographic_error(first, second)
+
+    def _batch_epoch(self, data, weights, grid_sq):
+        """Kohonen's batch map: ``W = (H^T X) / (H^T 1)``; units no sample reaches stay."""
+        if self.sigma > 1.0 and self.n_epochs > 1:
+            fraction = min(self.n_iter_, self.n_epochs - 1) / (self.n_epochs - 1)
+            if self.decay == "exp":
+                self.sigma_ = self.sigma ** (1.0 - fraction)
+            else:
+                self.sigma_ = self.sigma + (1.0 - self.sigma) * fraction
+        else:
+            self.sigma_ = self.sigma
+        self.learning_rate_ = 1.0
+        width = 2.0 * self.sigma_**2 + NEIGHBOURHOOD_EPS
+        pulled = torch.zeros_like(weights)
+        mass = weights.new_zeros(len(weights), 1)
+        for start in range(0, len(data), _CHUNK):
+            chunk = data[start : start + _CHUNK]
+            bmus = _unit_scores(chunk, weights, self.metric).argmin(dim=1)
+            influence = torch.exp(grid_sq[bmus] / -width)
+            pulled.addmm_(influence.T, chunk)
+            mass.add_(influence.sum(dim=0).unsqueeze(1))
+        reached = mass.squeeze(1) > 1e-12
+        weights[reached] = pulled[reached] / mass[reached]
+        self.n_steps_ += 1
+
+    def _best_two(self, data, weights):
+        """Per sample: distance to the BMU (in ``metric``), the BMU, the second-best unit."""
+        k = min(2, len(weights))
+        distances, units = [], []
+        for start in range(0, len(data), _CHUNK):
+            best, ranked = torch.topk(
+                _unit_scores(data[start : start + _CHUNK], weights, self.metric),
+                k,
+                dim=1,
+                largest=False,
+            )
+            distances.append(best[:, 0])
+            units.append(ranked)
+        distance = to_numpy(torch.cat(distances)).astype(np.float64)
+        if self.metric == "euclidean":
+            distance = np.sqrt(distance)
+        ranked = to_numpy(torch.cat(units))
+        return distance, ranked[:, 0], ranked[:, k - 1]
+
+    def _topographic_error(self, first, second):
+        if self._n_units == 1:
+            return 0.0
+        gaps = grid_distance(first, second, (self.n_rows, self.n_cols), self._toroidal)
+        return float(np.mean(gaps > _NEIGHBOUR_RADIUS))
+
+    # ------------------------------------------------------------ inference
+    def _check(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+
+    @torch.inference_mode()
+    def _scores(self, X):
+        """Scores to minimise for every unit (cosine distance or squared distance)."""
+        device = resolve_device(self.device)
+        weights = to_tensor(self.weights_.reshape(self._n_units, -1), device)
+        chunks = [
+            to_numpy(_unit_scores(to_tensor(X[i : i + _CHUNK], device), weights, self.metric))
+            for i in range(0, len(X), _CHUNK)
+        ]
+        if not chunks:
+            return np.zeros((0, self._n_units), dtype=np.float32)
+        return np.concatenate(chunks)
+
+    def transform(self, X):
+        """Distance from each sample to every unit (cosine or Euclidean, per ``metric``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        distances : ndarray of shape (n_samples, n_rows * n_cols), float32
+            Columns in flat unit order ``row * n_cols + col``.
+        """
+        scores = self._scores(self._check(X))
+        return scores if self.metric == "cosine" else np.sqrt(scores)
+
+    def predict(self, X):
+        """Flat index ``row * n_cols + col`` of each sample's best matching unit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        bmus : ndarray of shape (n_samples,), int64
+        """
+        return self._scores(self._check(X)).argmin(axis=1).astype(np.int64)
+
+    def score(self, X, y=None):
+        """Negative quantization error: minus the mean distance to the BMU.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+        """
+        return -float(self.transform(X).min(axis=1).astype(np.float64).mean())
+
+    # ------------------------------------------------------------- analyses
+    def top_bmus(self, X, k=10):
+        """Flat indices of the ``k`` best matching units of each sample, best first.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        k : int, default=10
+            At most ``n_rows * n_cols``.
+
+        Returns
+        -------
+        units : ndarray of shape (n_samples, k), int64
+        """
+        if not (isinstance(k, Integral) and 1 <= k <= self.n_rows * self.n_cols):
+            raise ValueError(f"k must be an integer in [1, n_rows * n_cols]; got {k!r}.")
+        scores = torch.from_numpy(self._scores(self._check(X)))
+        return torch.topk(scores, k, dim=1, largest=False).indices.numpy().astype(np.int64)
+
+    def bmu_density(self, X):
+        """Fraction of the samples whose BMU is each unit.
+
+        Returns
+        -------
+        density : ndarray of shape (n_rows, n_cols), float64
+            Sums to 1.
+        """
+        bmus = self.predict(X)
+        counts = np.bincount(bmus, minlength=self._n_units).astype(np.float64)
+        return (counts / max(len(bmus), 1)).reshape(self.n_rows, self.n_cols)
+
+    def class_spread(self, X, y, *, return_centres=False):
+        """``D_class``: mean grid distance from each class's BMUs to the class centre.
+
+        On the torus the centre is found on the unfolded map (section 2.4 of the
+        paper): take the class's most frequent BMU ``m`` (ties: the lowest
+        index); place each of the class's BMUs at its copy, among the 3 x 3
+        tiling of the map around ``m``, nearest ``m`` (per axis ``d - n
+        round(d / n)``, ``d`` the offset from ``m``); the centre is the mean of
+        these positions, wrapped back onto the map. ``D_class`` is the mean
+        torus distance (:func:`grid_distance`) from the BMUs to the centre. On a
+        planar map the centre is the plain mean position and distances are
+        Euclidean.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels.
+        return_centres : bool, default=False
+            Also return the centres as ``(row, col)`` positions (floats).
+
+        Returns
+        -------
+        spread : dict
+            Class label -> ``D_class`` (float), for every label in ``y``.
+        centres : dict
+            Class label -> ``(row, col)``; only with ``return_centres=True``.
+        """
+        bmus = self.predict(X)
+        y = np.asarray(y)
+        if y.shape != (len(bmus),):
+            raise ValueError(f"y must have shape ({len(bmus)},); got {y.shape}.")
+        shape = np.array([self.n_rows, self.n_cols], dtype=np.float64)
+        positions = np.stack(np.divmod(bmus, self.n_cols), axis=1).astype(np.float64)
+        spread, centres = {}, {}
+        for label in np.unique(y):
+            points = positions[y == label]
+            if self._toroidal:
+                mode = np.bincount(bmus[y == label]).argmax()
+                anchor = np.array(divmod(mode, self.n_cols), dtype=np.float64)
+                offsets = points - anchor
+                unfolded = anchor + offsets - shape * np.round(offsets / shape)
+                centre = np.mod(unfolded.mean(axis=0), shape)
+                gaps = np.abs(np.mod(points - centre, shape))
+                gaps = np.minimum(gaps, shape - gaps)
+            else:
+                centre = points.mean(axis=0)
+                gaps = points - centre
+            key = label.item() if hasattr(label, "item") else label
+            spread[key] = float(np.sqrt((gaps**2).sum(axis=1)).mean())
+            centres[key] = (float(centre[0]), float(centre[1]))
+        return (spread, centres) if return_centres else spread
+
+    def bmu_shift(self, X_clean, X_perturbed, k=10):
+        """Grid distance between the i-th best BMU of each clean and perturbed sample.
+
+        Parameters
+        ----------
+        X_clean, X_perturbed : array-like of shape (n_samples, n_features)
+            Paired inputs (e.g. images and their adversarial versions, as codes).
+        k : int, default=10
+            Number of best units compared.
+
+        Returns
+        -------
+        shifts : ndarray of shape (n_samples, k), float64
+            ``shifts[j, i]`` is the (torus) distance between the i-th best units of
+            ``X_clean[j]`` and ``X_perturbed[j]``.
+        """
+        clean = self.top_bmus(X_clean, k)
+        perturbed = self.top_bmus(X_perturbed, k)
+        if clean.shape != perturbed.shape:
+            raise ValueError(
+                f"X_clean and X_perturbed must have the same number of samples; got "
+                f"{len(clean)} and {len(perturbed)}."
+            )
+        return grid_distance(clean, perturbed, (self.n_rows, self.n_cols), self._toroidal)
+
+    @property
+    def _n_features_out(self):
+        return self.n_rows * self.n_cols
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Numerics are float32 torch; float32 in gives float32 out.
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags

@@ -1,0 +1,234 @@
+"""Tests for sklearn_robust.som (SOMProbe)."""
+
+import itertools
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+
+from sklearn_robust import SOMProbe
+from sklearn_robust.som import decay_factor, grid_distance, som_minibatch_step
+
+
+def _brute_torus(a, b, shape):
+    """Distance to the nearest of the 9 tiled copies of unit b, from unit a."""
+    n_rows, n_cols = shape
+    (ra, ca), (rb, cb) = divmod(a, n_cols), divmod(b, n_cols)
+    return min(
+        np.hypot(ra - (rb + i * n_rows), ca - (cb + j * n_cols))
+        for i, j in itertools.product((-1, 0, 1), repeat=2)
+    )
+
+
+def _clusters(n_per=60, n_clusters=4, n_features=16, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_clusters, n_features)) * 5.0
+    X = np.concatenate([c + 0.1 * rng.normal(size=(n_per, n_features)) for c in centres])
+    y = np.repeat(np.arange(n_clusters), n_per)
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def clusters():
+    return _clusters()
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (6, 6), (1, 4), (3, 1)])
+def test_torus_distance_matches_nine_tiles(shape):
+    units = np.arange(shape[0] * shape[1])
+    got = grid_distance(units[:, None], units[None, :], shape, toroidal=True)
+    expected = np.array([[_brute_torus(a, b, shape) for b in units] for a in units])
+    np.testing.assert_allclose(got, expected)
+    planar = grid_distance(units[:, None], units[None, :], shape, toroidal=False)
+    assert np.all(got <= planar + 1e-12)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_bmus_and_distances_match_brute_force(metric):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(50, 6))
+    som = SOMProbe(4, 5, metric=metric, n_epochs=1, random_state=0).fit(X)
+    W = som.weights_.reshape(20, 6).astype(np.float64)
+    if metric == "cosine":
+        Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+        Wn = W / np.linalg.norm(W, axis=1, keepdims=True)
+        expected = 1.0 - Xn @ Wn.T
+    else:
+        expected = np.linalg.norm(X[:, None, :] - W[None], axis=2)
+    distances = som.transform(X)
+    assert distances.shape == (50, 20) and distances.dtype == np.float32
+    np.testing.assert_allclose(distances, expected, atol=1e-4)
+    np.testing.assert_array_equal(som.predict(X), expected.argmin(axis=1))
+    np.testing.assert_array_equal(som.top_bmus(X, k=3), np.argsort(expected, axis=1)[:, :3])
+    assert som.score(X) == pytest.approx(-expected.min(axis=1).mean(), abs=1e-4)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_tiny_sigma_single_sample_is_online_kmeans_step(metric):
+    """With sigma -> 0 only the BMU moves, by alpha (x - w)."""
+    rng = np.random.default_rng(2)
+    W0 = rng.normal(size=(3, 4, 5)).astype(np.float32)
+    x = rng.normal(size=5).astype(np.float32)
+    som = SOMProbe(
+        3, 4, metric=metric, sigma=1e-6, learning_rate=0.3, n_epochs=1, batch_size=2, init=W0
+    )
+    som.fit(np.stack([x, x]))  # one batch of two equal samples: exactly one step
+    assert som.n_steps_ == 1 and som.learning_rate_ == pytest.approx(0.3)
+    flat = W0.reshape(12, 5)
+    if metric == "cosine":
+        bmu = np.argmax(flat @ x / np.linalg.norm(flat, axis=1))
+    else:
+        bmu = np.argmin(np.linalg.norm(flat - x, axis=1))
+    expected = flat.copy()
+    expected[bmu] += 0.3 * (x - flat[bmu])
+    np.testing.assert_allclose(som.weights_.reshape(12, 5), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_minibatch_step_is_mean_of_neighbourhood_steps():
+    rng = np.random.default_rng(3)
+    shape = (4, 4)
+    W = rng.normal(size=(16, 3))
+    batch = rng.normal(size=(5, 3))
+    bmus = np.argmin(((batch[:, None] - W[None]) ** 2).sum(-1), axis=1)
+    units = np.arange(16)
+    expected = W.copy()
+    for v in units:
+        steps = [
+            np.exp(-(grid_distance(b, v, shape) ** 2) / (2 * 1.5**2 + 1e-8)) * 0.2 * (x - W[v])
+            for x, b in zip(batch, bmus, strict=True)
+        ]
+        expected[v] += np.mean(steps, axis=0)
+    got = torch.tensor(W, dtype=torch.float32)
+    grid_sq = torch.tensor(grid_distance(units[:, None], units[None], shape) ** 2).float()
+    som_minibatch_step(got, torch.tensor(batch).float(), grid_sq, 1.5, 0.2, "euclidean")
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_decay_schedules():
+    assert decay_factor(0, 100, "exp") == 1.0
+    assert decay_factor(100, 100, "exp") == pytest.approx(np.exp(-5))
+    assert decay_factor(50, 100, "linear") == pytest.approx(1 - 0.99 * 0.5)
+    assert decay_factor(500, 100, "linear") == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("algorithm", ["minibatch", "batch"])
+def test_clusters_map_to_compact_distinct_regions(clusters, algorithm):
+    X, y = clusters
+    som = SOMProbe(
+        8, 8, sigma=3.0, learning_rate=0.5, n_epochs=4, algorithm=algorithm, random_state=0
+    ).fit(X)
+    history = som.loss_history_
+    assert len(history) == 4 and history[-1] < history[0]
+    assert som.quantization_error_ == pytest.approx(history[-1])
+    spread = som.class_spread(X, y)
+    assert set(spread) == {0, 1, 2, 3}
+    assert max(spread.values()) < 1.5  # units on a 8 x 8 torus, max distance ~5.7
+    bmus = som.predict(X)
+    dominant = {np.bincount(bmus[y == c]).argmax() for c in range(4)}
+    assert len(dominant) == 4
+    density = som.bmu_density(X)
+    assert density.shape == (8, 8) and density.sum() == pytest.approx(1.0)
+    assert 0.0 <= som.topographic_error_ <= 1.0
+
+
+def test_class_spread_unfolds_the_torus():
+    """BMUs straddling the corner of the map: the centre is the corner, not the middle."""
+    som = SOMProbe(10, 10, n_epochs=1, random_state=0).fit(np.random.default_rng(0).random((5, 3)))
+    corners = np.array([0, 9, 90, 99, 0])  # (0,0) (0,9) (9,0) (9,9) (0,0)
+    som.predict = lambda X: corners  # the analysis only needs the BMUs
+    spread, centres = som.class_spread(np.zeros((5, 3)), np.zeros(5), return_centres=True)
+    unfolded = np.array([[0, 0], [0, -1], [-1, 0], [-1, -1], [0, 0]], dtype=float)
+    centre = unfolded.mean(axis=0)
+    expected = np.mean([np.hypot(*(p - centre)) for p in unfolded])
+    assert spread[0] == pytest.approx(expected)
+    np.testing.assert_allclose(centres[0], np.mod(centre, 10))
+
+
+def test_bmu_shift(clusters):
+    X, _ = clusters
+    som = SOMProbe(6, 6, sigma=2.0, n_epochs=2, random_state=0).fit(X)
+    same = som.bmu_shift(X, X, k=5)
+    assert same.shape == (len(X), 5) and np.all(same == 0)
+    shifted = som.bmu_shift(X, X[::-1], k=5)
+    expected = grid_distance(som.top_bmus(X, 5), som.top_bmus(X[::-1], 5), (6, 6))
+    np.testing.assert_allclose(shifted, expected)
+    assert shifted.max() > 0
+
+
+def test_topographic_error_counts_edge_neighbours_on_torus():
+    som = SOMProbe(5, 5, n_epochs=1, random_state=0).fit(np.random.default_rng(0).random((5, 3)))
+    first, second = np.array([0, 0, 0, 0]), np.array([4, 20, 24, 2])
+    assert som._topographic_error(first, second) == pytest.approx(0.25)
+    som.topology = "planar"
+    assert som._topographic_error(first, second) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("algorithm", ["minibatch", "batch"])
+def test_reproducible_and_pickle(clusters, algorithm):
+    X, _ = clusters
+    params = dict(n_rows=5, n_cols=5, sigma=2.0, n_epochs=2, algorithm=algorithm, random_state=7)
+    a, b = SOMProbe(**params).fit(X), SOMProbe(**params).fit(X)
+    np.testing.assert_array_equal(a.weights_, b.weights_)
+    clone = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(clone.predict(X), a.predict(X))
+
+
+def test_partial_fit_continues(clusters):
+    X, _ = clusters
+    som = SOMProbe(5, 5, sigma=2.0, n_epochs=3, random_state=0)
+    som.partial_fit(X)
+    before = som.weights_.copy()
+    som.partial_fit(X)
+    assert som.n_iter_ == 2 and len(som.loss_history_) == 2
+    assert som.n_steps_ == 2 * int(np.ceil(len(X) / 10))
+    assert not np.array_equal(before, som.weights_)
+    assert som.loss_history_[1] <= som.loss_history_[0] + 1e-6
+    # partial_fit after fit continues the schedule rather than restarting
+    full = SOMProbe(5, 5, sigma=2.0, n_epochs=3, random_state=0).fit(X)
+    full.partial_fit(X)
+    assert full.n_iter_ == 4
+
+
+def test_batch_algorithm_on_planar_and_linear_decay(clusters):
+    X, _ = clusters
+    som = SOMProbe(
+        5, 5, sigma=3.0, n_epochs=3, algorithm="batch", topology="planar", decay="linear"
+    ).fit(X)
+    assert som.loss_history_[-1] < som.loss_history_[0]
+    assert som.sigma_ == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"n_rows": 0}, "n_rows"),
+        ({"n_cols": 0}, "n_cols"),
+        ({"metric": "manhattan"}, "metric"),
+        ({"topology": "sphere"}, "topology"),
+        ({"init": np.zeros((2, 2, 3))}, "init has shape"),
+    ],
+)
+def test_bad_parameters(params, match):
+    with pytest.raises(ValueError, match=match):
+        SOMProbe(**params).fit(np.random.default_rng(0).random((10, 4)))
+
+
+def test_bad_input():
+    X = np.random.default_rng(0).random((10, 4))
+    with pytest.raises(NotFittedError):
+        SOMProbe().predict(X)
+    with pytest.raises(ValueError, match="NaN"):
+        SOMProbe().fit(np.where(X > 0.9, np.nan, X))
+    with pytest.raises(ValueError, match="minimum of 2"):
+        SOMProbe().fit(X[:1])
+    som = SOMProbe(3, 3, n_epochs=1, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="features"):
+        som.predict(X[:, :3])
+    with pytest.raises(ValueError, match="k must be"):
+        som.top_bmus(X, k=10)
+    with pytest.raises(ValueError, match="same number"):
+        som.bmu_shift(X, X[:5], k=2)
+    with pytest.raises(ValueError, match="y must have shape"):
+        som.class_spread(X, np.zeros(3))
