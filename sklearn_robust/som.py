@@ -95,10 +95,11 @@ def _unit_scores(batch, weights, metric):
     One matmul: cosine compares normalised rows; euclidean expands
     ``||x||^2 - 2 x.W + ||W||^2`` (clamped at 0).
     """
-    if metric == "cosine":
-        unit_x = batch / batch.norm(dim=1, keepdim=True).clamp_min(_NORM_EPS)
-        unit_w = weights / weights.norm(dim=1, keepdim=True).clamp_min(_NORM_EPS)
-        return 1.0 - unit_x @ unit_w.T
+    if metric == "cosine":  # 1 - x.W / (|x| |W|), without normalised copies of X or W
+        products = batch @ weights.T
+        norms = batch.norm(dim=1, keepdim=True).clamp_min(_NORM_EPS)
+        products.div_(norms).div_(weights.norm(dim=1).clamp_min(_NORM_EPS))
+        return products.neg_().add_(1.0)
     squared = (batch * batch).sum(1, keepdim=True) - 2.0 * batch @ weights.T
     return (squared + (weights * weights).sum(1)).clamp_min_(0.0)
 
@@ -116,7 +117,9 @@ def som_minibatch_step(weights, batch, grid_sq, sigma, learning_rate, metric):
     influence = torch.exp(grid_sq[bmus] / -(2.0 * sigma * sigma + NEIGHBOURHOOD_EPS))
     pulled = influence.T @ batch  # (n_units, n_features): sum_b h_bv x_b
     mass = influence.sum(dim=0).unsqueeze(1)  # (n_units, 1): sum_b h_bv
-    weights.add_(torch.addcmul(pulled, mass, weights, value=-1.0), alpha=learning_rate / len(batch))
+    rate = learning_rate / len(batch)
+    # W + rate (pulled - mass W) = (1 - rate mass) W + rate pulled, in place with no temporary
+    weights.mul_(mass.mul_(-rate).add_(1.0)).add_(pulled, alpha=rate)
     return bmus
 
 
@@ -450,12 +453,19 @@ default="random"
         return validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
 
     @torch.inference_mode()
-    def _scores(self, X):
-        """Scores to minimise for every unit (cosine distance or squared distance)."""
+    def _scores(self, X, dtype=torch.float32):
+        """Scores to minimise for every unit (cosine distance or squared distance).
+
+        The inputs are float32 either way; ``dtype=torch.float64`` accumulates in
+        double precision, so that each row's values do not depend on the rows it is
+        batched with (float32 matmul kernels round differently by batch shape).
+        """
         device = resolve_device(self.device)
-        weights = to_tensor(self.weights_.reshape(self._n_units, -1), device)
+        weights = to_tensor(self.weights_.reshape(self._n_units, -1), device).to(dtype)
         chunks = [
-            to_numpy(_unit_scores(to_tensor(X[i : i + _CHUNK], device), weights, self.metric))
+            to_numpy(
+                _unit_scores(to_tensor(X[i : i + _CHUNK], device).to(dtype), weights, self.metric)
+            )
             for i in range(0, len(X), _CHUNK)
         ]
         if not chunks:
@@ -472,10 +482,13 @@ default="random"
         Returns
         -------
         distances : ndarray of shape (n_samples, n_rows * n_cols), float32
-            Columns in flat unit order ``row * n_cols + col``.
+            Columns in flat unit order ``row * n_cols + col``. Computed in double
+            precision from the float32 inputs and weights, then rounded, so a row's
+            distances do not depend on the other rows passed with it.
         """
-        scores = self._scores(self._check(X))
-        return scores if self.metric == "cosine" else np.sqrt(scores)
+        scores = self._scores(self._check(X), dtype=torch.float64)
+        distances = scores if self.metric == "cosine" else np.sqrt(scores)
+        return distances.astype(np.float32)
 
     def predict(self, X):
         """Flat index ``row * n_cols + col`` of each sample's best matching unit.
