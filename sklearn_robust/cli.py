@@ -34,6 +34,11 @@ def _parser():
     return parser
 
 
+def _names(text):
+    """``"a, b,"`` -> ``("a", "b")``."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def _config(args):
     from .compare import ComparisonConfig
 
@@ -42,12 +47,11 @@ def _config(args):
         raise ValueError("--dataset csv needs the CSV file: compare --dataset csv PATH")
     if data_path is not None and not Path(data_path).exists():
         raise ValueError(f"no such file or folder: {data_path}")
-    split = lambda text: tuple(part.strip() for part in text.split(",") if part.strip())  # noqa: E731
     return ComparisonConfig(
         dataset=args.dataset,
         data_path=data_path,
-        models=split(args.models) if args.models else None,
-        attacks=split(args.attacks),
+        models=_names(args.models) if args.models else None,
+        attacks=_names(args.attacks),
         quick=args.quick,
         n_eval=args.n_eval,
         device=args.device,

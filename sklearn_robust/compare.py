@@ -65,8 +65,6 @@ class ComparisonConfig:
     n_eval : int or None
         Test examples attacked and certified; None: 100 (quick) or 300.
     device : str
-    n_jobs : int
-        Processes for training the models (joblib).
     random_state : int
     """
 
@@ -77,7 +75,6 @@ class ComparisonConfig:
     quick: bool = False
     n_eval: int | None = None
     device: str = "cpu"
-    n_jobs: int = 1
     random_state: int = 0
 
     def __post_init__(self):
@@ -222,7 +219,7 @@ def run_comparison(config, progress=print) -> ComparisonResults:
                 model, X_eval, y_eval, attack, random_state=config.random_state, **kw
             )
             curves.append(curve.assign(model=name))
-            distances[name, attack] = d = critical_distance(
+            distances[name, attack] = critical_distance(
                 model,
                 X_eval,
                 y_eval,
@@ -231,7 +228,7 @@ def run_comparison(config, progress=print) -> ComparisonResults:
                 **_bisection(attack, X_eval, clip),
                 **kw,
             )
-            rows += _distance_rows(name, attack, d)
+            rows += _distance_rows(name, attack, distances[name, attack])
         progress(f"[{index}/{len(models)}] {name}: spectrum, landscape, certification")
         eigenvalues, spectrum_rows = _spectrum(name, model, X_test, config.random_state)
         spectra[name] = eigenvalues
@@ -304,17 +301,15 @@ def _distance_rows(name, attack, distances):
 def _spectrum(name, model, X, random_state):
     """Eigenvalues of the hidden layer on X, and the power-law fits on X and on white noise."""
     hidden_module = as_torch(model, output="hidden")
-    with torch.no_grad():
-        hidden = hidden_module(torch.as_tensor(X, dtype=torch.float32, device=hidden_module.device))
-    hidden = hidden.cpu().numpy()
-    n_max = min(hidden.shape[1], len(X)) // 2
-    spectrum = PowerLawSpectrum(n_min=2, n_max=max(n_max, 4), device="cpu").fit(hidden)
 
-    def through_hidden(noise):
+    def through_hidden(inputs):
         with torch.no_grad():
-            tensor = torch.as_tensor(noise, dtype=torch.float32, device=hidden_module.device)
+            tensor = torch.as_tensor(inputs, dtype=torch.float32, device=hidden_module.device)
             return hidden_module(tensor).cpu().numpy()
 
+    hidden = through_hidden(X)
+    n_max = min(hidden.shape[1], len(X)) // 2
+    spectrum = PowerLawSpectrum(n_min=2, n_max=max(n_max, 4), device="cpu").fit(hidden)
     noise_alpha = spectrum.white_noise_alpha(
         n_repeats=1,
         transform=through_hidden,

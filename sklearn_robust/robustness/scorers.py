@@ -22,7 +22,10 @@ _STATISTICS = {"median": np.median, "mean": np.mean}
 
 
 class _Scorer:
-    """A named callable with the repr of the factory call that made it."""
+    """Stores the factory's arguments and shows them as the factory call that made it.
+
+    Subclasses define ``__call__(estimator, X, y, sample_weight=None)``.
+    """
 
     factory = "scorer"
 
@@ -32,9 +35,6 @@ class _Scorer:
     def __repr__(self):
         args = ", ".join(f"{key}={value!r}" for key, value in self._params.items())
         return f"{self.factory}({args})"
-
-    def __call__(self, estimator, X, y, sample_weight=None):
-        raise NotImplementedError
 
 
 class RobustAccuracyScorer(_Scorer):
