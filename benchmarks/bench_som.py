@@ -1,22 +1,37 @@
-"""SOMProbe against MiniSom and QuickSOM: training throughput, quantization error, BMU search.
+"""SOMProbe against QuickSOM, MiniSom and fastersom: training speed, quantization error, BMUs.
 
-A 20 x 20 cosine map (toroidal for SOMProbe and QuickSOM; MiniSom has no torus, so
-its map is planar) trained for 5 epochs on N=10000 synthetic 512-d "vector
-codes" (ReLU of 50 Gaussian clusters), sigma=10, learning rate 0.1, in this one
-process with one torch thread and one BLAS thread.
+A 20 x 20 cosine map trained for 5 epochs on N=10000 synthetic 512-d "vector
+codes" (ReLU of 50 Gaussian clusters), sigma=10, in this one process with one
+torch thread and one BLAS thread.
 
-- SOMProbe: mini-batches of 10, QuickSOM's exp decay.
-- QuickSOM: its own mini-batch step (``SOM.__call__``, batches of 10, exp decay,
-  cosine metric passed in), driven by the same loop its ``fit`` runs but without
-  its DataLoader and its post-fit U-matrix and clustering, which are not training.
-- MiniSom: online (one sample per update, as it only does), ``5 N`` iterations
-  in random order, its default asymptotic decay.
+The paper's mini-batch rule (eq. 1, batches of 10, learning rate 0.1, QuickSOM's
+exp decay), on the torus:
+
+- SOMProbe(algorithm="minibatch").
+- QuickSOM ``fit``, as a user calls it (its DataLoader with ``num_workers=0``,
+  no log file, cosine metric passed in); the U-matrix and all-pairs distances it
+  computes after training are switched off (``compute_umat`` replaced by a no-op,
+  ``do_compute_all_dists=False``), as they are not training.
+- QuickSOM step loop: its own update (``SOM.__call__``) driven by a plain loop over
+  pre-shuffled batches, without the DataLoader: the cost of its update alone.
+- MiniSom (planar, it has no torus): online (one sample per update, as it only
+  does), ``5 N`` iterations in random order, its default asymptotic decay.
+
+Kohonen's batch map (one update per epoch, sigma from 10 down to 1 geometrically):
+
+- SOMProbe(algorithm="batch") on the torus.
+- fastersom's SOM (planar, it has no torus), with ``sigma_final`` set so that its
+  schedule ``sigma_t = 10 (sigma_final / 10) ** (t / 5)`` is SOMProbe's
+  ``10 ** (1 - t / 4)``.
 
 The final quantization error is the same measure for all three: the mean cosine
 distance of each sample to its nearest unit. BMU search is one pass over all N
 samples with each library's own vectorised distance computation.
 
-    python benchmarks/bench_som.py [--samples 10000] [--epochs 5] [--minisom-epochs 5]
+    pip install minisom fastersom && pip install quicksom --no-deps
+    python benchmarks/bench_som.py [--samples 10000] [--features 512] [--epochs 5]
+
+Each group prints SOMProbe's speed-up over every anchor (fit time ratio).
 """
 
 from __future__ import annotations
@@ -34,7 +49,6 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sklearn_robust import SOMProbe
-from sklearn_robust.som import decay_factor
 
 ROWS = COLS = 20
 SIGMA, ALPHA, BATCH = 10.0, 0.1, 10
@@ -62,7 +76,7 @@ def timed(run):
     return time.perf_counter() - started, result
 
 
-def bench_somprobe(X, epochs):
+def bench_somprobe(X, epochs, algorithm="minibatch"):
     som = SOMProbe(
         ROWS,
         COLS,
@@ -70,6 +84,7 @@ def bench_somprobe(X, epochs):
         learning_rate=ALPHA,
         n_epochs=epochs,
         batch_size=BATCH,
+        algorithm=algorithm,
         device="cpu",
         random_state=0,
     )
@@ -98,10 +113,10 @@ def _import_quicksom():
     return SOM
 
 
-def bench_quicksom(X, epochs):
+def _quicksom(X):
     SOM = _import_quicksom()
     np.random.seed(0)  # noqa: NPY002 - QuickSOM draws its initial weights from the global RNG
-    som = SOM(
+    return SOM(
         ROWS,
         COLS,
         X.shape[1],
@@ -111,6 +126,33 @@ def bench_quicksom(X, epochs):
         periodic=True,
         metric=_cosine_metric,
     )
+
+
+def _quicksom_search(som, X):
+    data = torch.from_numpy(X)
+    chunks = range(0, len(X), 1000)
+    return timed(lambda: torch.cat([som.inference_call(data[i : i + 1000])[0] for i in chunks]))[0]
+
+
+def bench_quicksom_fit(X, epochs):
+    som = _quicksom(X)
+    som.compute_umat = lambda **kwargs: None  # post-fit analysis, not training
+    seconds, _ = timed(
+        lambda: som.fit(
+            X,
+            batch_size=BATCH,
+            n_epoch=epochs,
+            print_each=10**9,
+            do_compute_all_dists=False,
+            logfile=None,
+            num_workers=0,
+        )
+    )
+    return seconds, cosine_qe(X, som.centroids.numpy()), _quicksom_search(som, X)
+
+
+def bench_quicksom_loop(X, epochs):
+    som = _quicksom(X)
     data = torch.from_numpy(X)
     rng = np.random.default_rng(0)
     total = len(X) * epochs
@@ -124,13 +166,27 @@ def bench_quicksom(X, epochs):
                 som.step += BATCH
 
     seconds, _ = timed(train)
+    return seconds, cosine_qe(X, som.centroids.numpy()), _quicksom_search(som, X)
 
-    def search():
-        chunks = range(0, len(X), 1000)
-        return torch.cat([som.inference_call(data[i : i + 1000])[0] for i in chunks])
 
-    search_seconds, _ = timed(search)
-    return seconds, cosine_qe(X, som.centroids.numpy()), search_seconds
+def bench_fastersom(X, epochs):
+    from fastersom import SOM
+
+    # SOMProbe's batch schedule is 10 ** (1 - t / (epochs - 1)): the same geometric decay
+    sigma_final = SIGMA * (1.0 / SIGMA) ** (epochs / max(epochs - 1, 1))
+    som = SOM(
+        ROWS,
+        COLS,
+        n_epochs=epochs,
+        sigma_initial=SIGMA,
+        sigma_final=sigma_final,
+        metric="cosine",
+        random_state=0,
+        device="cpu",
+    )
+    seconds, _ = timed(lambda: som.fit(X))
+    search, _ = timed(lambda: som.predict(X))
+    return seconds, cosine_qe(X, som.weights_), search
 
 
 def bench_minisom(X, epochs):
@@ -150,12 +206,35 @@ def bench_minisom(X, epochs):
     return seconds, cosine_qe(X, som.get_weights()), search
 
 
+def _run_group(title, runs, X):
+    print(f"\n{title}")
+    print(
+        f"{'library':<26} {'epochs':>6} {'fit s':>8} {'samples/s':>10} {'cosine QE':>10} "
+        f"{'BMU search s':>12} {'SOMProbe x':>10}"
+    )
+    reference = None
+    for name, bench, epochs in runs:
+        try:
+            seconds, qe, search = bench(X, epochs)
+        except ImportError as exc:
+            print(f"{name:<26} skipped: {exc}")
+            continue
+        reference = reference or seconds  # the group's first run is SOMProbe's
+        rate = epochs * len(X) / seconds
+        print(
+            f"{name:<26} {epochs:>6} {seconds:>8.2f} {rate:>10.0f} {qe:>10.4f} {search:>12.3f} "
+            f"{seconds / reference:>10.1f}",
+            flush=True,
+        )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--samples", type=int, default=10000)
     parser.add_argument("--features", type=int, default=512)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--minisom-epochs", type=int, default=5)
+    parser.add_argument("--skip", nargs="*", default=[], help="libraries to leave out")
     args = parser.parse_args()
     torch.set_num_threads(1)
     X = vector_codes(args.samples, args.features)
@@ -163,28 +242,24 @@ def main():
         f"{ROWS}x{COLS} cosine map, N={args.samples}, D={args.features}, sigma={SIGMA}, "
         f"alpha={ALPHA}, batch {BATCH}, torch {torch.__version__}, 1 thread"
     )
-    print(f"exp decay ends at {decay_factor(1, 1, 'exp'):.4f} of the initial values")
-    print(
-        f"{'library':<22} {'epochs':>6} {'fit s':>8} {'samples/s':>10} {'cosine QE':>10} "
-        f"{'BMU search s':>12}"
-    )
-    runs = [
-        ("SOMProbe (torus)", bench_somprobe, args.epochs),
-        ("QuickSOM (torus)", bench_quicksom, args.epochs),
-        ("MiniSom (planar)", bench_minisom, args.minisom_epochs),
+    minibatch = [
+        ("SOMProbe minibatch (torus)", bench_somprobe, args.epochs),
+        ("QuickSOM fit (torus)", bench_quicksom_fit, args.epochs),
+        ("QuickSOM step loop (torus)", bench_quicksom_loop, args.epochs),
+        ("MiniSom online (planar)", bench_minisom, args.minisom_epochs),
     ]
+    batch = [
+        ("SOMProbe batch (torus)", lambda X, e: bench_somprobe(X, e, "batch"), args.epochs),
+        ("fastersom batch (planar)", bench_fastersom, args.epochs),
+    ]
+    skip = {name.lower() for name in args.skip}
+
+    def kept(runs):
+        return [run for run in runs if run[0].split()[0].lower() not in skip]
+
     with threadpool_limits(1):
-        for name, bench, epochs in runs:
-            try:
-                seconds, qe, search = bench(X, epochs)
-            except ImportError as exc:
-                print(f"{name:<22} skipped: {exc}")
-                continue
-            rate = epochs * len(X) / seconds
-            print(
-                f"{name:<22} {epochs:>6} {seconds:>8.2f} {rate:>10.0f} {qe:>10.4f} {search:>12.3f}",
-                flush=True,
-            )
+        _run_group("mini-batch rule (eq. 1), exp decay", kept(minibatch), X)
+        _run_group("Kohonen's batch map, sigma 10 -> 1", kept(batch), X)
 
 
 if __name__ == "__main__":

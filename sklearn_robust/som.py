@@ -31,6 +31,8 @@ _CHUNK = 4096
 # surrounding units, diagonals included, as MiniSom's topographic error).
 _NEIGHBOUR_RADIUS = 1.42
 _NORM_EPS = 1e-12
+# Neighbourhood exponents below this give an influence of exactly 0 (see _neighbourhood).
+_MIN_EXPONENT = -50.0
 
 
 def decay_factor(step, total, decay):
@@ -89,38 +91,76 @@ def _squared_grid_distances(shape, toroidal, device):
     return torch.as_tensor(squared, dtype=torch.float32, device=device)
 
 
-def _unit_scores(batch, weights, metric):
-    """Scores to minimise, ``(n_batch, n_units)``: cosine distance or squared distance.
+def _unit_similarity(batch, weights, metric):
+    """Scores to maximise, ``(n_batch, n_units)``, up to a per-row term that leaves the BMU.
 
-    One matmul: cosine compares normalised rows; euclidean expands
-    ``||x||^2 - 2 x.W + ||W||^2`` (clamped at 0).
+    Cosine: ``x.W / |W|`` (the ``1 / |x|`` of the cosine is the same for every
+    unit). Euclidean: ``x.W - |W|^2 / 2``, since
+    ``|x - W|^2 = |x|^2 - 2 (x.W - |W|^2 / 2)``. One matmul; the unit norms scale
+    whichever is smaller, the weights or the scores.
     """
-    if metric == "cosine":  # 1 - x.W / (|x| |W|), without normalised copies of X or W
-        products = batch @ weights.T
-        norms = batch.norm(dim=1, keepdim=True).clamp_min(_NORM_EPS)
-        products.div_(norms).div_(weights.norm(dim=1).clamp_min(_NORM_EPS))
-        return products.neg_().add_(1.0)
-    squared = (batch * batch).sum(1, keepdim=True) - 2.0 * batch @ weights.T
-    return (squared + (weights * weights).sum(1)).clamp_min_(0.0)
+    norms = torch.linalg.vector_norm(weights, dim=1)
+    if metric == "euclidean":  # the bias added inside the matmul
+        return torch.addmm(norms.square_().mul_(-0.5), batch, weights.T)
+    norms.clamp_min_(_NORM_EPS)
+    if len(batch) > weights.shape[1]:
+        return batch @ (weights / norms.unsqueeze(1)).T
+    return (batch @ weights.T).div_(norms)
+
+
+def _distance_from_similarity(similarity, batch, metric):
+    """Turn :func:`_unit_similarity` scores of ``batch``'s rows into cosine or squared distances."""
+    if metric == "cosine":  # 1 - x.W / (|x| |W|)
+        norms = torch.linalg.vector_norm(batch, dim=1, keepdim=True).clamp_min_(_NORM_EPS)
+        return similarity.div_(norms).neg_().add_(1.0)
+    squared = torch.linalg.vector_norm(batch, dim=1, keepdim=True).square_()
+    return similarity.mul_(-2.0).add_(squared).clamp_min_(0.0)  # |x|^2 - 2 (x.W - |W|^2 / 2)
+
+
+def _unit_scores(batch, weights, metric):
+    """Scores to minimise, ``(n_batch, n_units)``: cosine distance or squared distance."""
+    return _distance_from_similarity(_unit_similarity(batch, weights, metric), batch, metric)
+
+
+def _neighbourhood(grid_sq_rows, sigma):
+    """``exp(-D^2 / (2 sigma^2 + eps))`` of eq. 1, with influences below ``exp(-50)`` exactly 0.
+
+    Float32 exponentials under ~1e-38 are subnormal numbers, and every later
+    operation on them runs 10-100x slower on x86 CPUs (measured: a 20 x 20 map's
+    training slowed 3x once sigma fell below 1). ``exp(-50)`` ~ 2e-22 is far below
+    anything that moves a float32 weight.
+    """
+    exponent = grid_sq_rows.mul(-1.0 / (2.0 * sigma * sigma + NEIGHBOURHOOD_EPS))
+    return torch.nn.functional.threshold_(exponent, _MIN_EXPONENT, -math.inf).exp_()
 
 
 def som_minibatch_step(weights, batch, grid_sq, sigma, learning_rate, metric):
-    """One mini-batch update of eq. 1, in place; returns the batch's BMUs.
+    """One mini-batch update of eq. 1, in place.
 
     For every sample ``b`` with BMU ``u_b`` and every unit ``v``,
     ``h_bv = exp(-D(u_b, v)^2 / (2 sigma^2 + eps))`` and the batch moves the
     weights by the mean of the neighbourhood-weighted steps:
     ``W_v += learning_rate * mean_b h_bv (x_b - W_v)``
-    ``= learning_rate / B * (sum_b h_bv x_b - (sum_b h_bv) W_v)``.
+    ``= (1 - rate sum_b h_bv) W_v + rate sum_b h_bv x_b``, ``rate = learning_rate / B``.
+
+    Returns
+    -------
+    bmus : tensor of shape (n_batch,)
+        The batch's best matching units, before the update.
+    similarity : tensor of shape (n_batch,)
+        Their :func:`_unit_similarity` scores, from which the caller computes the
+        batch's distances when it needs them (the training loss).
     """
-    bmus = _unit_scores(batch, weights, metric).argmin(dim=1)
-    influence = torch.exp(grid_sq[bmus] / -(2.0 * sigma * sigma + NEIGHBOURHOOD_EPS))
-    pulled = influence.T @ batch  # (n_units, n_features): sum_b h_bv x_b
-    mass = influence.sum(dim=0).unsqueeze(1)  # (n_units, 1): sum_b h_bv
+    similarity, bmus = _unit_similarity(batch, weights, metric).max(dim=1)
+    influence = _neighbourhood(grid_sq.index_select(0, bmus), sigma)  # (n_batch, n_units)
     rate = learning_rate / len(batch)
-    # W + rate (pulled - mass W) = (1 - rate mass) W + rate pulled, in place with no temporary
-    weights.mul_(mass.mul_(-rate).add_(1.0)).add_(pulled, alpha=rate)
-    return bmus
+    ones = influence.new_ones(len(batch))
+    # 1 - rate sum_b h_bv, as one matrix-vector product
+    retained = torch.addmv(weights.new_ones(len(weights)), influence.T, ones, alpha=-rate)
+    retained = retained.unsqueeze_(1)
+    # Scale in place, then add rate * influence^T @ batch inside the matmul: no temporary W.
+    weights.mul_(retained).addmm_(influence.T, batch, alpha=rate)
+    return bmus, similarity
 
 
 class SOMProbe(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -180,7 +220,7 @@ default="random"
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights and the per-epoch shuffles.
     verbose : int, default=0
-        Print the quantization error after every epoch when positive.
+        Print the training loss after every epoch when positive.
 
     Attributes
     ----------
@@ -192,7 +232,9 @@ default="random"
         Fraction of training samples whose two best units are not grid neighbours
         (the 8 surrounding units; across the edges on the torus).
     loss_history_ : list of float
-        Quantization error on the training data after each epoch.
+        Training loss of each epoch: the mean distance from each sample to its
+        BMU at the moment it was used (before its update), as the paper's
+        figure 3 and QuickSOM's training log report it.
     n_iter_ : int
         Epochs trained so far (``fit`` and ``partial_fit`` together).
     n_steps_ : int
@@ -361,45 +403,54 @@ default="random"
         data = to_tensor(X, device)
         weights = to_tensor(self.weights_.reshape(self._n_units, -1), device)
         grid_sq = _squared_grid_distances((self.n_rows, self.n_cols), self._toroidal, device)
-        steps_per_epoch = math.ceil(len(data) / self.batch_size)
-        total = self.n_epochs * steps_per_epoch
+        epoch = self._batch_epoch if self.algorithm == "batch" else self._minibatch_epoch
         for _ in range(n_epochs):
             started = time.perf_counter()
-            if self.algorithm == "batch":
-                self._batch_epoch(data, weights, grid_sq)
-            else:
-                order = torch.from_numpy(self._shuffle_rng.permutation(len(data))).to(device)
-                shuffled = data[order]  # one gather per epoch; the batches are then views
-                for start in range(0, len(data), self.batch_size):
-                    factor = decay_factor(self.n_steps_, total, self.decay)
-                    self.sigma_ = self.sigma * factor
-                    self.learning_rate_ = self.learning_rate * factor
-                    som_minibatch_step(
-                        weights,
-                        shuffled[start : start + self.batch_size],
-                        grid_sq,
-                        self.sigma_,
-                        self.learning_rate_,
-                        self.metric,
-                    )
-                    self.n_steps_ += 1
+            # The training loss: each sample's distance to its BMU when it was used.
+            self.loss_history_.append(epoch(data, weights, grid_sq))
             self.n_iter_ += 1
-            scores = self._best_two(data, weights)
-            self.loss_history_.append(float(scores[0].mean()))
             if self.verbose:
                 print(
                     f"[SOMProbe] epoch {self.n_iter_}/{self.n_epochs}  sigma {self.sigma_:.4f}  "
-                    f"quantization error {self.loss_history_[-1]:.6f}  "
-                    f"{time.perf_counter() - started:.2f} s",
+                    f"loss {self.loss_history_[-1]:.6f}  {time.perf_counter() - started:.2f} s",
                     flush=True,
                 )
         self.weights_ = to_numpy(weights).reshape(self.n_rows, self.n_cols, -1).copy()
-        quantization, first, second = scores
+        quantization, first, second = self._best_two(data, weights)
         self.quantization_error_ = float(quantization.mean())
         self.topographic_error_ = self._topographic_error(first, second)
 
+    def _minibatch_epoch(self, data, weights, grid_sq):
+        """One shuffled pass of eq. 1 in mini-batches; returns the mean distance to the BMUs."""
+        total = self.n_epochs * math.ceil(len(data) / self.batch_size)
+        order = torch.from_numpy(self._shuffle_rng.permutation(len(data))).to(data.device)
+        shuffled = data[order]  # one gather per epoch; the batches are then views
+        similarities = []
+        for start in range(0, len(data), self.batch_size):
+            factor = decay_factor(self.n_steps_, total, self.decay)
+            self.sigma_ = self.sigma * factor
+            self.learning_rate_ = self.learning_rate * factor
+            _, similarity = som_minibatch_step(
+                weights,
+                shuffled[start : start + self.batch_size],
+                grid_sq,
+                self.sigma_,
+                self.learning_rate_,
+                self.metric,
+            )
+            similarities.append(similarity)
+            self.n_steps_ += 1
+        return self._mean_distance(torch.cat(similarities).unsqueeze(1), shuffled)
+
     def _batch_epoch(self, data, weights, grid_sq):
-        """Kohonen's batch map: ``W = (H^T X) / (H^T 1)``; units no sample reaches stay."""
+        """Kohonen's batch map, ``W = (H^T X) / (H^T 1)``; returns the mean distance to the BMUs.
+
+        The samples are grouped by BMU first: with ``S_u`` the sum and ``n_u`` the
+        count of the samples whose BMU is ``u``, ``H^T X = N S`` and
+        ``H^T 1 = N n`` for the ``(n_units, n_units)`` neighbourhood ``N`` of the
+        units, a ``n_units^2 x n_features`` product instead of
+        ``n_samples x n_units x n_features``. Units no sample reaches stay.
+        """
         if self.sigma > 1.0 and self.n_epochs > 1:
             fraction = min(self.n_iter_, self.n_epochs - 1) / (self.n_epochs - 1)
             if self.decay == "exp":
@@ -409,18 +460,29 @@ default="random"
         else:
             self.sigma_ = self.sigma
         self.learning_rate_ = 1.0
-        width = 2.0 * self.sigma_**2 + NEIGHBOURHOOD_EPS
-        pulled = torch.zeros_like(weights)
-        mass = weights.new_zeros(len(weights), 1)
+        sums = torch.zeros_like(weights)
+        counts = weights.new_zeros(len(weights))
+        similarities = []
         for start in range(0, len(data), _CHUNK):
             chunk = data[start : start + _CHUNK]
-            bmus = _unit_scores(chunk, weights, self.metric).argmin(dim=1)
-            influence = torch.exp(grid_sq[bmus] / -width)
-            pulled.addmm_(influence.T, chunk)
-            mass.add_(influence.sum(dim=0).unsqueeze(1))
-        reached = mass.squeeze(1) > 1e-12
-        weights[reached] = pulled[reached] / mass[reached]
+            similarity, bmus = _unit_similarity(chunk, weights, self.metric).max(dim=1)
+            sums.index_add_(0, bmus, chunk)
+            counts.index_add_(0, bmus, torch.ones_like(similarity))
+            similarities.append(similarity)
+        neighbourhood = _neighbourhood(grid_sq, self.sigma_)  # symmetric
+        pulled = neighbourhood @ sums
+        mass = neighbourhood @ counts
+        reached = mass > 1e-12
+        weights[reached] = pulled[reached] / mass[reached].unsqueeze(1)
         self.n_steps_ += 1
+        return self._mean_distance(torch.cat(similarities).unsqueeze(1), data)
+
+    def _mean_distance(self, similarity, data):
+        """Mean distance (in ``metric``) of rows with these BMU similarity scores."""
+        distance = _distance_from_similarity(similarity, data, self.metric).squeeze(1)
+        if self.metric == "euclidean":
+            distance = distance.sqrt_()
+        return float(distance.double().mean())
 
     def _best_two(self, data, weights):
         """Per sample: distance to the BMU (in ``metric``), the BMU, the second-best unit."""
