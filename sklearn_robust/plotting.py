@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 __all__ = [
     "plot_accuracy_curve",
+    "plot_bmu_shift",
+    "plot_class_spread",
     "plot_critical_distances",
     "plot_decision_landscape",
     "plot_jacobian_norm_map",
+    "plot_som_density",
 ]
 
 _MIN_ALPHA = 0.15  # a point at chance confidence stays visible
@@ -235,6 +240,226 @@ def plot_critical_distances(distances, ax=None):
         )
     ax.set_xticks(range(len(names)), labels)
     ax.set_ylabel(r"critical distance $\|\Delta x\|_2$")
+    return ax
+
+
+def plot_som_density(probe, X, y=None, ax=None):
+    """Where the samples land on a self-organizing map: the fraction per unit as a heat map.
+
+    Unit ``(row, col)`` is the pixel at ``x = col``, ``y = row`` (row 0 at the
+    top, as the grid is indexed). With ``y``, each class's centre on the map
+    (:meth:`~sklearn_robust.SOMProbe.class_spread`) is marked by its label; on
+    a torus a centre past the last half unit is drawn at its wrapped position
+    (e.g. column ``n_cols - 0.2`` at ``-0.2``), next to the units it lies between.
+
+    Parameters
+    ----------
+    probe : SOMProbe
+        A fitted map.
+    X : array-like of shape (n_samples, n_features)
+        The samples (in the map's input space, e.g. a layer's activations).
+    y : array-like of shape (n_samples,) or None, default=None
+        Class labels; None: no centres.
+    ax : matplotlib Axes or None, default=None
+        None: a new figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from sklearn_robust import SOMProbe
+    >>> from sklearn_robust.plotting import plot_som_density
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(size=(30, 4)), rng.normal(5.0, size=(30, 4))])
+    >>> y = np.repeat(["a", "b"], 30)
+    >>> probe = SOMProbe(6, 6, sigma=2.0, random_state=0).fit(X)
+    >>> ax = plot_som_density(probe, X, y)
+    >>> ax.images[0].get_array().shape, sorted(text.get_text() for text in ax.texts)
+    ((6, 6), ['a', 'b'])
+    """
+    # Both computed before drawing: a bad X or y raises without leaving a half-drawn figure.
+    density = probe.bmu_density(X)
+    centres = None if y is None else probe.class_spread(X, y, return_centres=True)[1]
+    plt = _pyplot()
+    from matplotlib import patheffects
+
+    if ax is None:
+        _, ax = plt.subplots()
+    image = ax.imshow(density, cmap="viridis", vmin=0.0, interpolation="nearest")
+    ax.figure.colorbar(image, ax=ax, label="fraction of samples")
+    if centres is not None:
+        shape = density.shape
+        wrap = getattr(probe, "topology", "toroidal") == "toroidal"
+        outline = [patheffects.withStroke(linewidth=2.5, foreground="black")]
+        for label, (row, col) in centres.items():
+            if wrap:  # [0, n) -> [-0.5, n - 0.5): inside the drawn map
+                row = row - shape[0] if row >= shape[0] - 0.5 else row
+                col = col - shape[1] if col >= shape[1] - 0.5 else col
+            ax.text(
+                col,
+                row,
+                str(label),
+                ha="center",
+                va="center",
+                color="white",
+                fontweight="bold",
+                path_effects=outline,
+            )
+    ax.set_xlabel("column")
+    ax.set_ylabel("row")
+    ax.set_title("BMU density" if y is None else "BMU density and class centres")
+    return ax
+
+
+def plot_class_spread(spreads, ax=None):
+    """``D_class`` per layer as box plots, one box per layer (Lee and Vijayan, figure 6A).
+
+    Each box summarises the classes' ``D_class`` (mean grid distance from a
+    class's BMUs to its centre) on one layer's map; the classes are also drawn
+    as points. Smaller means each class is gathered more tightly on the map.
+
+    Parameters
+    ----------
+    spreads : dict of str to dict
+        Layer name -> (class label -> ``D_class``), as returned by
+        :meth:`~sklearn_robust.SOMProbe.class_spread`; the boxes follow the
+        dict's order. A 1-D array of values in place of a dict is accepted too.
+    ax : matplotlib Axes or None, default=None
+        None: a new figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    ValueError
+        When ``spreads`` is empty, or a layer has no values or values that are
+        not finite numbers.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> from sklearn_robust.plotting import plot_class_spread
+    >>> spreads = {"hidden 1": {0: 2.5, 1: 3.0, 2: 2.0}, "hidden 2": {0: 1.0, 1: 1.5, 2: 0.5}}
+    >>> ax = plot_class_spread(spreads)
+    >>> len(ax.patches), [label.get_text() for label in ax.get_xticklabels()]
+    (2, ['hidden 1', 'hidden 2'])
+    """
+    if not isinstance(spreads, Mapping) or not spreads:
+        raise ValueError(
+            "spreads must be a non-empty dict of layer name -> (class label -> D_class); "
+            f"got {spreads!r}."
+        )
+    names, values = list(spreads), []
+    for name in names:
+        spread = spreads[name]
+        raw = list(spread.values()) if isinstance(spread, Mapping) else spread
+        try:
+            array = np.asarray(raw, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"spreads[{name!r}] must hold numbers; got {spread!r}.") from exc
+        if array.ndim != 1 or array.size == 0 or not np.all(np.isfinite(array)):
+            raise ValueError(
+                f"spreads[{name!r}] must be a non-empty dict of class label -> finite "
+                f"D_class (or a 1-D array of them); got {spread!r}."
+            )
+        values.append(array)
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots()
+    positions = np.arange(1, len(names) + 1)
+    ax.boxplot(
+        values,
+        positions=positions,
+        widths=0.5,
+        patch_artist=True,
+        showfliers=False,
+        boxprops={"facecolor": "lightsteelblue"},
+        medianprops={"color": "black"},
+    )
+    for position, array in zip(positions, values, strict=True):
+        # Spread the points evenly across the box's middle so ties stay visible.
+        offsets = np.linspace(-0.12, 0.12, array.size) if array.size > 1 else np.zeros(1)
+        ax.scatter(position + offsets, array, s=12, color="black", alpha=0.6, zorder=3)
+    ax.set_xticks(positions, [str(name) for name in names])
+    ax.set_ylabel(r"$D_\mathrm{class}$ (grid units)")
+    ax.set_title("distance of BMUs to their class centre")
+    return ax
+
+
+def plot_bmu_shift(shifts, ax=None):
+    """Mean shift of the i-th best BMU against i, one line per perturbation (figure 11).
+
+    For each name, the mean over samples of ``shifts[:, i]`` (from
+    :meth:`~sklearn_robust.SOMProbe.bmu_shift`) is drawn against the rank
+    ``i + 1``, with a band of one standard error of that mean
+    (``std / sqrt(n_samples)``, ``ddof=1``; none for a single sample).
+
+    Parameters
+    ----------
+    shifts : dict of str to ndarray of shape (n_samples, k)
+        Perturbation name (e.g. ``"PGD"``, ``"noise"``) -> grid distances
+        between the clean and perturbed inputs' ranked BMUs. The ``k`` may
+        differ between names.
+    ax : matplotlib Axes or None, default=None
+        None: a new figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    ValueError
+        When ``shifts`` is empty or an array is not 2-D with at least one row
+        and one column.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from sklearn_robust.plotting import plot_bmu_shift
+    >>> ax = plot_bmu_shift({"PGD": np.array([[2.0, 3.0], [4.0, 5.0]]),
+    ...                      "noise": np.array([[0.0, 1.0], [0.0, 1.0]])})
+    >>> [line.get_label() for line in ax.lines], ax.lines[0].get_ydata().tolist()
+    (['PGD', 'noise'], [3.0, 4.0])
+    """
+    if not isinstance(shifts, Mapping) or not shifts:
+        raise ValueError(
+            "shifts must be a non-empty dict of name -> (n_samples, k) array from "
+            f"SOMProbe.bmu_shift; got {shifts!r}."
+        )
+    arrays = {}
+    for name, shift in shifts.items():
+        array = np.asarray(shift, dtype=np.float64)
+        if array.ndim != 2 or 0 in array.shape:
+            raise ValueError(
+                f"shifts[{name!r}] must be a 2-D array of shape (n_samples, k) with "
+                f"n_samples >= 1 and k >= 1; got shape {array.shape}."
+            )
+        arrays[name] = array
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots()
+    longest = 1
+    for name, array in arrays.items():
+        n_samples, k = array.shape
+        ranks = np.arange(1, k + 1)
+        mean = array.mean(axis=0)
+        stderr = array.std(axis=0, ddof=1) / np.sqrt(n_samples) if n_samples > 1 else np.zeros(k)
+        (line,) = ax.plot(ranks, mean, marker="o", markersize=4, label=str(name))
+        ax.fill_between(ranks, mean - stderr, mean + stderr, color=line.get_color(), alpha=0.25)
+        longest = max(longest, k)
+    ax.set_xticks(np.arange(1, longest + 1))
+    ax.set_xlabel("BMU rank")
+    ax.set_ylabel("shift on the map (grid units)")
+    ax.set_title("BMU shift under perturbation")
+    ax.legend()
     return ax
 
 
