@@ -84,6 +84,16 @@ def grid_distance(units_a, units_b, shape, toroidal=True):
     return np.sqrt(d_row**2 + d_col**2)
 
 
+def _cosine_distances(vectors):
+    """``1 - cos`` between every pair of rows, in double precision (0 for zero rows' self-pairs)."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(vectors, axis=1)
+    unit = vectors / np.where(norms > 0, norms, 1.0)[:, None]
+    distances = 1.0 - unit @ unit.T
+    np.fill_diagonal(distances, 0.0)
+    return np.clip(distances, 0.0, 2.0)
+
+
 def _squared_grid_distances(shape, toroidal, device):
     """``(n_units, n_units)`` squared grid distances between every pair of units."""
     units = np.arange(shape[0] * shape[1])
@@ -215,6 +225,9 @@ class SOMProbe(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
 default="random"
         Initial weights: Gaussian with the data's per-feature mean and standard
         deviation, randomly drawn training samples, or the given array.
+    output : {"distances", "coordinates"}, default="distances"
+        What ``transform`` returns: the distance to every unit, or the BMU's
+        ``(row, col)`` on the grid.
     device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
         Where to compute; "auto" uses CUDA when available.
     random_state : int, RandomState instance or None, default=None
@@ -272,6 +285,7 @@ default="random"
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "algorithm": [StrOptions({"minibatch", "batch"})],
         "init": [StrOptions({"random", "sample"}), "array-like"],
+        "output": [StrOptions({"distances", "coordinates"})],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -291,6 +305,7 @@ default="random"
         batch_size=10,
         algorithm="minibatch",
         init="random",
+        output="distances",
         device="auto",
         random_state=None,
         verbose=0,
@@ -306,6 +321,7 @@ default="random"
         self.batch_size = batch_size
         self.algorithm = algorithm
         self.init = init
+        self.output = output
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -535,7 +551,7 @@ default="random"
         return np.concatenate(chunks)
 
     def transform(self, X):
-        """Distance from each sample to every unit (cosine or Euclidean, per ``metric``).
+        """Distance from each sample to every unit, or its BMU's grid coordinates.
 
         Parameters
         ----------
@@ -543,11 +559,17 @@ default="random"
 
         Returns
         -------
-        distances : ndarray of shape (n_samples, n_rows * n_cols), float32
-            Columns in flat unit order ``row * n_cols + col``. Computed in double
-            precision from the float32 inputs and weights, then rounded, so a row's
-            distances do not depend on the other rows passed with it.
+        Xt : ndarray of shape (n_samples, n_rows * n_cols) or (n_samples, 2), float32
+            With ``output="distances"``, the cosine or Euclidean distance (per
+            ``metric``) to every unit, columns in flat unit order
+            ``row * n_cols + col``; computed in double precision from the float32
+            inputs and weights, then rounded, so a row's distances do not depend
+            on the other rows passed with it. With ``output="coordinates"``, the
+            BMU's ``(row, col)``.
         """
+        if self.output == "coordinates":
+            rows, cols = np.divmod(self.predict(X), self.n_cols)
+            return np.stack([rows, cols], axis=1).astype(np.float32)
         scores = self._scores(self._check(X), dtype=torch.float64)
         distances = scores if self.metric == "cosine" else np.sqrt(scores)
         return distances.astype(np.float32)
@@ -614,15 +636,10 @@ default="random"
     def class_spread(self, X, y, *, return_centres=False):
         """``D_class``: mean grid distance from each class's BMUs to the class centre.
 
-        On the torus the centre is found on the unfolded map (section 2.4 of the
-        paper): take the class's most frequent BMU ``m`` (ties: the lowest
-        index); place each of the class's BMUs at its copy, among the 3 x 3
-        tiling of the map around ``m``, nearest ``m`` (per axis ``d - n
-        round(d / n)``, ``d`` the offset from ``m``); the centre is the mean of
-        these positions, wrapped back onto the map. ``D_class`` is the mean
-        torus distance (:func:`grid_distance`) from the BMUs to the centre. On a
-        planar map the centre is the plain mean position and distances are
-        Euclidean.
+        The centre is :meth:`class_centers`'s; ``D_class`` is the mean torus
+        distance (:func:`grid_distance`) from the class's BMUs to it (on a planar
+        map, the Euclidean distance). Smaller means the class's inputs land in a
+        more compact region of the map (the paper's figure 6A-B).
 
         Parameters
         ----------
@@ -630,7 +647,7 @@ default="random"
         y : array-like of shape (n_samples,)
             Class labels.
         return_centres : bool, default=False
-            Also return the centres as ``(row, col)`` positions (floats).
+            Also return :meth:`class_centers`.
 
         Returns
         -------
@@ -639,6 +656,33 @@ default="random"
         centres : dict
             Class label -> ``(row, col)``; only with ``return_centres=True``.
         """
+        spread, centres = self._class_geometry(X, y)
+        return (spread, centres) if return_centres else spread
+
+    def class_centers(self, X, y):
+        """Each class's centre on the map, found on the unfolded torus.
+
+        On the torus (section 2.4 and figure 2 of the paper): take the class's
+        most frequent BMU ``m`` (ties: the lowest index); place each of the
+        class's BMUs at its copy, among the 3 x 3 tiling of the map around ``m``,
+        nearest ``m`` (per axis ``d - n round(d / n)``, ``d`` the offset from
+        ``m``); the centre is the mean of these positions, wrapped back onto the
+        map. On a planar map it is the plain mean position.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        centres : dict
+            Class label -> ``(row, col)``, floats in ``[0, n_rows) x [0, n_cols)``.
+        """
+        return self._class_geometry(X, y)[1]
+
+    def _class_geometry(self, X, y):
+        """Per class: ``D_class`` and the centre (see :meth:`class_centers`)."""
         bmus = self.predict(X)
         y = np.asarray(y)
         if y.shape != (len(bmus),):
@@ -662,7 +706,58 @@ default="random"
             key = label.item() if hasattr(label, "item") else label
             spread[key] = float(np.sqrt((gaps**2).sum(axis=1)).mean())
             centres[key] = (float(centre[0]), float(centre[1]))
-        return (spread, centres) if return_centres else spread
+        return spread, centres
+
+    def unit_cosine_distances(self):
+        """Cosine distance between the weights of every pair of units (figure 6C-D).
+
+        Returns
+        -------
+        distances : ndarray of shape (n_rows * n_cols, n_rows * n_cols), float64
+            ``1 - w_u.w_v / (|w_u| |w_v|)``, flat unit order; the pairs are its
+            upper triangle. Small everywhere means the map's units code nearly the
+            same direction: the layer's representations are homogeneous.
+        """
+        check_is_fitted(self)
+        return _cosine_distances(self.weights_.reshape(self._n_units, -1))
+
+    def center_units(self, X, y):
+        """The unit nearest each class's centre: its centre rounded onto the grid.
+
+        Returns
+        -------
+        units : dict
+            Class label -> flat unit index ``row * n_cols + col``.
+        """
+        units = {}
+        for label, (row, col) in self.class_centers(X, y).items():
+            row, col = round(row), round(col)
+            if self._toroidal:
+                row, col = row % self.n_rows, col % self.n_cols
+            units[label] = int(row * self.n_cols + col)
+        return units
+
+    def center_cosine_distances(self, X, y):
+        """Cosine distance between the weights of the classes' centre units (figure 7).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        distances : pandas.DataFrame of shape (n_classes, n_classes)
+            Indexed by class label both ways (sorted); the weights compared are
+            those of :meth:`center_units`. Larger off-diagonal values mean the
+            classes are coded by more distinct directions.
+        """
+        import pandas as pd
+
+        units = self.center_units(X, y)
+        weights = self.weights_.reshape(self._n_units, -1)[list(units.values())]
+        labels = list(units)
+        return pd.DataFrame(_cosine_distances(weights), index=labels, columns=labels)
 
     def bmu_shift(self, X_clean, X_perturbed, k=10):
         """Grid distance between the i-th best BMU of each clean and perturbed sample.
@@ -691,7 +786,24 @@ default="random"
 
     @property
     def _n_features_out(self):
-        return self.n_rows * self.n_cols
+        return 2 if self.output == "coordinates" else self.n_rows * self.n_cols
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names: ``somprobe0, ...`` per unit, or ``bmu_row, bmu_col``.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str
+        """
+        if self.output == "coordinates":
+            check_is_fitted(self)
+            return np.asarray(["bmu_row", "bmu_col"], dtype=object)
+        return super().get_feature_names_out(input_features)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

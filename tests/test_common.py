@@ -57,6 +57,7 @@ def _expected_failed_checks(estimator):
         # still trains the full model.
         StackedLILClassifier(max_epochs=50),
         SOMProbe(n_rows=4, n_cols=4, n_epochs=2),
+        SOMProbe(n_rows=3, n_cols=4, n_epochs=1, algorithm="batch", output="coordinates"),
         # Each row read as one channel's 1-D map.
         VectorCodes(map_shape=(1, -1)),
         # An elementwise network takes rows of any width, as the checks need.

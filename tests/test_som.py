@@ -294,3 +294,59 @@ def test_bad_input():
         som.bmu_shift(X, X[:5], k=2)
     with pytest.raises(ValueError, match="y must have shape"):
         som.class_spread(X, np.zeros(3))
+
+
+def test_unit_cosine_distances_match_scikit_learn(clusters):
+    from sklearn.metrics.pairwise import cosine_distances
+
+    X, _ = clusters
+    som = SOMProbe(4, 5, n_epochs=1, random_state=0).fit(X)
+    got = som.unit_cosine_distances()
+    expected = cosine_distances(som.weights_.reshape(20, -1).astype(np.float64))
+    assert got.shape == (20, 20)
+    np.testing.assert_allclose(got, expected, atol=1e-10)
+    np.testing.assert_array_equal(np.diag(got), 0.0)
+
+
+def test_centres_centre_units_and_their_distances(clusters):
+    from sklearn.metrics.pairwise import cosine_distances
+
+    X, y = clusters
+    som = SOMProbe(8, 8, sigma=3.0, learning_rate=0.5, n_epochs=4, random_state=0).fit(X)
+    centres = som.class_centers(X, y)
+    assert centres == som.class_spread(X, y, return_centres=True)[1]
+    units = som.center_units(X, y)
+    for label, (row, col) in centres.items():
+        assert 0 <= row < 8 and 0 <= col < 8
+        unit_row, unit_col = divmod(units[label], 8)
+        # the centre unit is the rounded centre, the shortest way round
+        assert grid_distance(units[label], unit_row * 8 + unit_col, (8, 8)) == 0
+        gap = [min(abs(a - b), 8 - abs(a - b)) for a, b in ((row, unit_row), (col, unit_col))]
+        assert max(gap) <= 0.5
+    table = som.center_cosine_distances(X, y)
+    assert list(table.index) == list(table.columns) == [0, 1, 2, 3]
+    weights = som.weights_.reshape(64, -1)[[units[c] for c in range(4)]]
+    np.testing.assert_allclose(table.to_numpy(), cosine_distances(weights), atol=1e-10)
+    # four well-separated clusters: four distinct centre directions
+    off_diagonal = table.to_numpy()[~np.eye(4, dtype=bool)]
+    assert off_diagonal.min() > 0.1
+
+
+def test_centre_unit_wraps_around_the_torus():
+    som = SOMProbe(10, 10, n_epochs=1, random_state=0).fit(np.random.default_rng(0).random((5, 3)))
+    som.class_centers = lambda X, y: {0: (9.7, 0.2), 1: (4.4, 9.6)}
+    assert som.center_units(None, None) == {0: 0, 1: 4 * 10 + 0}
+    som.topology = "planar"
+    som.class_centers = lambda X, y: {0: (4.4, 8.6)}
+    assert som.center_units(None, None) == {0: 49}
+
+
+def test_transform_coordinates(clusters):
+    X, _ = clusters
+    som = SOMProbe(6, 7, n_epochs=1, output="coordinates", random_state=0).fit(X)
+    coordinates = som.transform(X)
+    rows, cols = np.divmod(som.predict(X), 7)
+    assert coordinates.dtype == np.float32 and coordinates.shape == (len(X), 2)
+    np.testing.assert_array_equal(coordinates, np.stack([rows, cols], axis=1))
+    assert list(som.get_feature_names_out()) == ["bmu_row", "bmu_col"]
+    assert len(SOMProbe(6, 7, n_epochs=1).fit(X).get_feature_names_out()) == 42
