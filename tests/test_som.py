@@ -11,6 +11,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn_robust import SOMProbe
 from sklearn_robust.som import decay_factor, grid_distance, som_minibatch_step
 
+from .conftest import cuda
+
 
 def _brute_torus(a, b, shape):
     """Distance to the nearest of the 9 tiled copies of unit b, from unit a."""
@@ -350,3 +352,17 @@ def test_transform_coordinates(clusters):
     np.testing.assert_array_equal(coordinates, np.stack([rows, cols], axis=1))
     assert list(som.get_feature_names_out()) == ["bmu_row", "bmu_col"]
     assert len(SOMProbe(6, 7, n_epochs=1).fit(X).get_feature_names_out()) == 42
+
+
+@cuda
+@pytest.mark.parametrize("algorithm", ["minibatch", "batch"])
+def test_cpu_and_cuda_agree(clusters, algorithm):
+    """Same rule, same shuffles: the maps agree to float32 rounding (well-separated data,
+    so no BMU is near a tie)."""
+    X, y = clusters
+    params = dict(n_rows=6, n_cols=6, sigma=2.0, n_epochs=2, algorithm=algorithm, random_state=0)
+    cpu = SOMProbe(**params, device="cpu").fit(X)
+    gpu = SOMProbe(**params, device="cuda").fit(X)
+    np.testing.assert_allclose(gpu.weights_, cpu.weights_, rtol=1e-3, atol=1e-3)
+    np.testing.assert_array_equal(gpu.predict(X), cpu.predict(X))
+    assert gpu.class_spread(X, y) == pytest.approx(cpu.class_spread(X, y))
