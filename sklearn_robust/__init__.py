@@ -1,6 +1,7 @@
 """Estimators for the geometry, spectrum and robustness of neural representations."""
 
 from . import datasets
+from .dpgmm import DPGMMClassDensity
 from .hebbian import KHEncoder
 from .nn import RobustNetClassifier, StackedLILClassifier
 from .representations import LayerActivations, VectorCodes
@@ -10,6 +11,7 @@ from .spectrum import PowerLawSpectrum, covariance_spectrum, fit_power_law
 __version__ = "0.1.0"
 
 __all__ = [
+    "DPGMMClassDensity",
     "KHEncoder",
     "LayerActivations",
     "PowerLawSpectrum",

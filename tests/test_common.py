@@ -4,6 +4,7 @@ import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_robust import (
+    DPGMMClassDensity,
     KHEncoder,
     LayerActivations,
     PowerLawSpectrum,
@@ -47,6 +48,8 @@ def _expected_failed_checks(estimator):
 @parametrize_with_checks(
     [
         KHEncoder(),
+        # Few sweeps keep the checks fast; every check still runs the full sampler.
+        DPGMMClassDensity(n_iter=10, burn_in=5),
         PowerLawSpectrum(),
         RobustNetClassifier(),
         RobustNetClassifier(penalty=L2Penalty()),
