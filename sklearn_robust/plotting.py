@@ -14,6 +14,7 @@ __all__ = [
     "plot_decision_landscape",
     "plot_jacobian_norm_map",
     "plot_som_density",
+    "plot_som_umatrix",
 ]
 
 _MIN_ALPHA = 0.15  # a point at chance confidence stays visible
@@ -312,6 +313,47 @@ def plot_som_density(probe, X, y=None, ax=None):
     ax.set_xlabel("column")
     ax.set_ylabel("row")
     ax.set_title("BMU density" if y is None else "BMU density and class centres")
+    return ax
+
+
+def plot_som_umatrix(probe, ax=None):
+    """The map's U-matrix: each unit's mean distance to its grid neighbours' weights.
+
+    Dark valleys are regions of similar units; bright ridges separate regions
+    that code different inputs (:meth:`SOMProbe.u_matrix`).
+
+    Parameters
+    ----------
+    probe : SOMProbe
+        A fitted map.
+    ax : matplotlib Axes or None, default=None
+        None: a new figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from sklearn_robust import SOMProbe
+    >>> from sklearn_robust.plotting import plot_som_umatrix
+    >>> X = np.random.default_rng(0).normal(size=(100, 4))
+    >>> ax = plot_som_umatrix(SOMProbe(5, 6, sigma=2.0, random_state=0).fit(X))
+    >>> ax.images[0].get_array().shape
+    (5, 6)
+    """
+    u_matrix = probe.u_matrix()
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots()
+    image = ax.imshow(u_matrix, cmap="magma", vmin=0.0, interpolation="nearest")
+    metric = getattr(probe, "metric", "cosine")
+    ax.figure.colorbar(image, ax=ax, label=f"mean {metric} distance to neighbours")
+    ax.set_xlabel("column")
+    ax.set_ylabel("row")
+    ax.set_title("U-matrix")
     return ax
 
 

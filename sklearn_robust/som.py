@@ -94,6 +94,15 @@ def _cosine_distances(vectors):
     return np.clip(distances, 0.0, 2.0)
 
 
+def _paired_distances(a, b, metric):
+    """Cosine or Euclidean distance between matching vectors of ``a`` and ``b`` (last axis)."""
+    if metric == "euclidean":
+        return np.linalg.norm(a - b, axis=-1)
+    norms = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)
+    cosine = (a * b).sum(axis=-1) / np.where(norms > 0, norms, 1.0)
+    return np.clip(1.0 - cosine, 0.0, 2.0)
+
+
 def _squared_grid_distances(shape, toroidal, device):
     """``(n_units, n_units)`` squared grid distances between every pair of units."""
     units = np.arange(shape[0] * shape[1])
@@ -720,6 +729,36 @@ default="random"
         """
         check_is_fitted(self)
         return _cosine_distances(self.weights_.reshape(self._n_units, -1))
+
+    def u_matrix(self):
+        """Mean distance (in ``metric``) from each unit's weights to its grid neighbours'.
+
+        The U-matrix of the map: the 4 neighbours up, down, left and right
+        (across the edges on the torus; fewer at a planar map's edges). High
+        values are borders between regions coding different inputs.
+
+        Returns
+        -------
+        u_matrix : ndarray of shape (n_rows, n_cols), float64
+        """
+        check_is_fitted(self)
+        weights = self.weights_.astype(np.float64)
+        total = np.zeros((self.n_rows, self.n_cols))
+        count = np.zeros((self.n_rows, self.n_cols))
+        for axis, size in ((0, self.n_rows), (1, self.n_cols)):
+            for step in (1, -1):
+                neighbour = np.roll(weights, step, axis=axis)
+                distance = _paired_distances(weights, neighbour, self.metric)
+                valid = np.ones_like(distance, dtype=bool)
+                if not self._toroidal:  # np.roll wrapped the first (or last) row/column
+                    edge = [slice(None), slice(None)]
+                    edge[axis] = 0 if step == 1 else size - 1
+                    valid[tuple(edge)] = False
+                if size == 1:
+                    valid[:] = False  # a unit is not its own neighbour
+                total += np.where(valid, distance, 0.0)
+                count += valid
+        return np.divide(total, count, out=np.zeros_like(total), where=count > 0)
 
     def center_units(self, X, y):
         """The unit nearest each class's centre: its centre rounded onto the grid.

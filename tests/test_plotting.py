@@ -343,3 +343,14 @@ def test_som_plots_say_how_to_install_matplotlib(monkeypatch, probe, data):
         plot_class_spread(SPREADS)
     with pytest.raises(ImportError, match="matplotlib is needed"):
         plot_bmu_shift({"noise": np.ones((2, 3))})
+
+
+def test_plot_som_umatrix_draws_the_u_matrix():
+    from sklearn_robust import SOMProbe
+    from sklearn_robust.plotting import plot_som_umatrix
+
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    probe = SOMProbe(4, 6, sigma=2.0, n_epochs=2, random_state=0).fit(X)
+    ax = plot_som_umatrix(probe)
+    np.testing.assert_allclose(ax.images[0].get_array(), probe.u_matrix())
+    assert ax.get_title() == "U-matrix"

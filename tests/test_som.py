@@ -366,3 +366,32 @@ def test_cpu_and_cuda_agree(clusters, algorithm):
     np.testing.assert_allclose(gpu.weights_, cpu.weights_, rtol=1e-3, atol=1e-3)
     np.testing.assert_array_equal(gpu.predict(X), cpu.predict(X))
     assert gpu.class_spread(X, y) == pytest.approx(cpu.class_spread(X, y))
+
+
+@pytest.mark.parametrize("topology", ["toroidal", "planar"])
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_u_matrix_matches_a_loop_over_neighbours(clusters, topology, metric):
+    X, _ = clusters
+    som = SOMProbe(4, 5, metric=metric, topology=topology, n_epochs=1, random_state=0).fit(X)
+    W = som.weights_.astype(np.float64)
+
+    def distance(a, b):
+        if metric == "euclidean":
+            return np.linalg.norm(a - b)
+        return 1 - a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
+
+    expected = np.zeros((4, 5))
+    for r, c in itertools.product(range(4), range(5)):
+        neighbours = [(r + dr, c + dc) for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1))]
+        if topology == "toroidal":
+            neighbours = [(i % 4, j % 5) for i, j in neighbours]
+        else:
+            neighbours = [(i, j) for i, j in neighbours if 0 <= i < 4 and 0 <= j < 5]
+        expected[r, c] = np.mean([distance(W[r, c], W[i, j]) for i, j in neighbours])
+    np.testing.assert_allclose(som.u_matrix(), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_u_matrix_of_a_single_row_map_uses_the_row_only():
+    som = SOMProbe(1, 4, metric="euclidean", topology="planar", n_epochs=1).fit(np.eye(4))
+    som.weights_ = np.arange(4, dtype=np.float32).reshape(1, 4, 1)
+    np.testing.assert_allclose(som.u_matrix(), [[1.0, 1.0, 1.0, 1.0]])
