@@ -25,7 +25,7 @@ def _pyplot():
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise ImportError(
-            "matplotlib is needed for plots: pip install 'sklearn-robust[plot]'"
+            "matplotlib is needed for plots (a dependency of this package): pip install matplotlib"
         ) from exc
     return plt
 
