@@ -60,6 +60,7 @@ class SubClusterSampler:
         n = len(X)
         self.labels = self._tensor(rng.integers(min(n_init, n), size=n)).long()
         self.alpha = 1.0
+        self._cached_statistics = None
         self._compact()
         self.sub_labels = self._principal_split()
         self.age = torch.zeros(self.n_components, dtype=torch.long, device=X.device)
@@ -143,7 +144,7 @@ class SubClusterSampler:
     def sweep(self):
         """One sweep: alpha, weights, Gaussians, all assignments, then splits and merges."""
         n = len(self.X)
-        sub_stats, stats = self._sub_statistics()
+        sub_stats, stats = self._cached_statistics or self._sub_statistics()
         K = self.n_components
         self.alpha = self._resample_alpha(K, n)
         # The Dirichlet's last coordinate, the mass left for new components, is not used:
@@ -179,7 +180,11 @@ class SubClusterSampler:
         return log_marginal_likelihood(self.prior, posterior(self.prior, count, total, outer))
 
     def _split_and_merge(self):
-        (sub_count, *sub_rest), (count, *rest) = self._sub_statistics()
+        statistics = self._sub_statistics()
+        # Unless a move or an emptied component changes the partition, these are
+        # also the statistics the next sweep starts from.
+        self._cached_statistics = statistics
+        (sub_count, *sub_rest), (count, *rest) = statistics
         K = self.n_components
         log_alpha = math.log(self.alpha)
         sub_evidence = self._log_evidence(sub_count, *sub_rest).view(K, 2)
@@ -238,6 +243,7 @@ class SubClusterSampler:
         touched[first] = True
         self.labels, self.n_components = labels, K + n_new
         if touched.any():
+            self._cached_statistics = None
             fresh = self._principal_split()
             self.sub_labels = torch.where(touched[labels], fresh, self.sub_labels)
         age = torch.cat([self.age, self.age.new_zeros(n_new)])
@@ -247,6 +253,8 @@ class SubClusterSampler:
     def _compact(self):
         """Drop empty components and renumber the rest 0..K-1 in order."""
         used = torch.bincount(self.labels, minlength=getattr(self, "n_components", 0)) > 0
+        if not used.all():
+            self._cached_statistics = None
         remap = torch.cumsum(used.long(), 0) - 1
         self.labels = remap[self.labels]
         if hasattr(self, "age"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -42,6 +43,14 @@ class NIWPrior:
     @property
     def dim(self):
         return self.scale.shape[-1]
+
+    @cached_property
+    def log_normaliser(self):
+        """``nu / 2 log|scale| - log Gamma_d(nu / 2)``: the prior's part of every marginal likelihood."""
+        nu = torch.as_tensor(0.5 * self.nu, dtype=self.scale.dtype, device=self.scale.device)
+        return 0.5 * self.nu * torch.linalg.slogdet(self.scale)[1] - torch.special.multigammaln(
+            nu, self.dim
+        )
 
 
 @dataclass(frozen=True)
@@ -87,12 +96,10 @@ def log_marginal_likelihood(prior, post):
     + nu_0 / 2 log|Psi_0| - nu_n / 2 log|Psi_n| + d / 2 (log kappa_0 - log kappa_n)``.
     """
     d = prior.dim
-    log_det_prior = torch.linalg.slogdet(prior.scale)[1]
     return (
         -0.5 * post.count * d * _LOG_PI
         + torch.special.multigammaln(0.5 * post.nu, d)
-        - torch.special.multigammaln(torch.as_tensor(0.5 * prior.nu, dtype=post.nu.dtype), d)
-        + 0.5 * prior.nu * log_det_prior
+        + prior.log_normaliser
         - 0.5 * post.nu * post.log_det_scale
         + 0.5 * d * (math.log(prior.kappa) - torch.log(post.kappa))
     )
