@@ -46,7 +46,10 @@ class NIWPrior:
 
     @cached_property
     def log_normaliser(self):
-        """``nu / 2 log|scale| - log Gamma_d(nu / 2)``, the prior's term of each marginal likelihood."""
+        """The prior's term of each marginal likelihood.
+
+        ``nu / 2 log|scale| - log Gamma_d(nu / 2)``.
+        """
         nu = torch.as_tensor(0.5 * self.nu, dtype=self.scale.dtype, device=self.scale.device)
         return 0.5 * self.nu * torch.linalg.slogdet(self.scale)[1] - torch.special.multigammaln(
             nu, self.dim
