@@ -31,6 +31,25 @@ def _parser():
     compare.add_argument("--random-state", type=int, default=0)
     compare.add_argument("--out", default="report", help="report folder (default: report)")
     compare.add_argument("--quick", action="store_true", help="fewer models and epochs (< 1 min)")
+    compare.add_argument(
+        "--n-jobs",
+        type=int,
+        help="models measured at once, in worker processes (default 1; -1: one per CPU; "
+        "with --scheduler: default every worker thread of the cluster)",
+    )
+    compare.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="measure the models on the dask.distributed scheduler at ADDRESS "
+        "(e.g. tcp://HEAD:8786), through joblib's dask backend",
+    )
+    compare.add_argument(
+        "--scheduler-timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long to try to reach the scheduler (default 5)",
+    )
     return parser
 
 
@@ -59,6 +78,52 @@ def _config(args):
     )
 
 
+def _n_jobs(args):
+    """``--n-jobs``: 1 by default, every worker thread of the cluster with ``--scheduler``."""
+    if args.n_jobs is None:
+        return -1 if args.scheduler is not None else 1
+    if args.n_jobs == 0 or args.n_jobs < -1:
+        raise ValueError(f"--n-jobs must be a positive integer or -1; got {args.n_jobs}")
+    return args.n_jobs
+
+
+def _connect(address, timeout):
+    """A ``distributed.Client`` of the scheduler at ``address``, or a one-line ValueError."""
+    if not timeout > 0:
+        raise ValueError(f"--scheduler-timeout must be positive; got {timeout}")
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise ImportError(
+            "--scheduler needs dask.distributed: pip install 'sklearn-robust[dist]'"
+        ) from exc
+    import logging
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    try:  # a malformed address fails here: a Client built on one hangs when collected
+        scheme, location = parse_address(address)
+        get_backend(scheme)
+        if scheme in ("tcp", "tls"):
+            host, _ = parse_host_port(location, default_port=8786)
+            if not host:
+                raise ValueError("no host")
+    except ValueError as exc:
+        raise ValueError(f"not a dask scheduler address: {address!r} ({exc})") from None
+    # distributed logs every failed attempt; the one line below says it all.
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except Exception as exc:  # OSError, TimeoutError, ValueError (a malformed address), ...
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"cannot connect to the dask scheduler at {address}: {reason}") from None
+    finally:
+        logger.setLevel(level)
+
+
 def _check_writable(out):
     parent = Path(out).resolve().parent
     while not parent.exists():
@@ -70,10 +135,15 @@ def _check_writable(out):
 def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
+    client = None
     try:
         config = _config(args)
+        n_jobs = _n_jobs(args)
         _check_writable(args.out)
         import matplotlib  # noqa: F401 - the report's figures need it; fail before any work
+
+        if args.scheduler is not None:
+            client = _connect(args.scheduler, args.scheduler_timeout)
     except (ValueError, ImportError) as exc:
         print(f"sklearn-robust: error: {exc}", file=sys.stderr)
         return 2
@@ -82,11 +152,19 @@ def main(argv=None) -> int:
 
     started = time.perf_counter()
     try:
-        comparison = run_comparison(config, progress=lambda line: print(line, flush=True))
+        comparison = run_comparison(
+            config,
+            progress=lambda line: print(line, flush=True),
+            n_jobs=n_jobs,
+            client=client,
+        )
         folder = write_report(comparison, args.out)
     except (OSError, ValueError) as exc:
         print(f"sklearn-robust: error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if client is not None:
+            client.close()
     table = comparison.results.pivot(index="measure", columns="model", values="value")
     print(table[list(dict.fromkeys(comparison.results.model))].to_string(float_format="%.4g"))
     print(f"\nReport: {folder / 'index.html'}  ({time.perf_counter() - started:.0f} s)")

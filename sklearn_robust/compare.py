@@ -5,13 +5,26 @@ Holzhausen et al. (figures 1-4, A2) and Jamroz and Kurdziel report: clean
 accuracy, relative-accuracy curves and critical distances under random noise,
 FGSM and PGD, the hidden layer's covariance spectrum and power-law exponent (on
 the data and on white noise), the decision landscape and hidden-Jacobian norm on
-one random plane, and per-class certified radii of the smoothed classifier. The
-results are tidy tables; :mod:`sklearn_robust.report` turns them into a report.
+one random plane, and per-class certified radii of the smoothed classifier. Two
+probes of the representations follow: self-organizing maps of the input and of
+each hidden layer, with the class spread ``D_class`` and the shift of the best
+matching units under PGD against noise of the same norm (Lee and Vijayan,
+figures 6 and 11), and per-class Dirichlet-process Gaussian mixtures of the
+hidden layer, whose held-out log density and KL complexity are set against the
+classes' certified radii (Jamroz and Kurdziel). The results are tidy tables;
+:mod:`sklearn_robust.report` turns them into a report.
+
+The models are independent: ``run_comparison(config, n_jobs=k)`` measures them
+in ``k`` joblib worker processes, and with a ``dask.distributed`` client on a
+cluster's workers; every model gets the same ``random_state`` either way, so the
+numbers do not depend on where it ran.
 """
 
 from __future__ import annotations
 
+import sys
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +37,7 @@ from sklearn.preprocessing import StandardScaler
 
 from . import datasets
 from .bridge import as_torch
+from .dpgmm import DPGMMClassDensity
 from .hebbian import KHEncoder
 from .nn import (
     IsometryPenalty,
@@ -39,7 +53,10 @@ from .robustness import (
     critical_distance,
     decision_landscape,
     jacobian_norm_map,
+    pgd,
+    random_noise,
 )
+from .som import SOMProbe
 from .spectrum import PowerLawSpectrum
 
 __all__ = ["ATTACKS", "ComparisonConfig", "ComparisonResults", "model_family", "run_comparison"]
@@ -113,7 +130,13 @@ class ComparisonResults:
     distances: dict  # (model, attack) -> critical distances
     spectra: dict  # model -> eigenvalues of the hidden layer on the test data
     landscapes: dict  # model -> (DecisionLandscape, JacobianNormMap)
-    certified: pd.DataFrame  # model, class, radius (mean certified radius per class)
+    certified: pd.DataFrame  # model, class, radius, certified: one row per evaluated example
+    # "input" -> {class: D_class} of the pixel map; model -> {"spread": {class: D_class} of its
+    # hidden layer's map, "shifts": {"PGD, hidden": (n_eval, k) grid distances, ...}}
+    som: dict = field(default_factory=dict)
+    # model, class, log_density (mean over the class's test rows), kl, n_clusters, radius
+    # (the class's mean certified radius)
+    densities: pd.DataFrame | None = None
     timings: dict = field(default_factory=dict)
 
 
@@ -184,74 +207,205 @@ def load_split(config):
     return X_train, X_test, y_train, y_test, description
 
 
-def run_comparison(config, progress=print) -> ComparisonResults:
+def run_comparison(config, progress=print, *, n_jobs=1, client=None) -> ComparisonResults:
     """Train every model of the config on one split and measure each.
 
     Parameters
     ----------
     config : ComparisonConfig
     progress : callable, default=print
-        Receives one line per step.
+        Receives one line per step. With ``n_jobs != 1`` or a ``client`` the
+        workers print their steps themselves (dask workers through
+        ``distributed.print``, which the client echoes) and ``progress`` gets
+        one line per finished model.
+    n_jobs : int, default=1
+        Models measured at once, in joblib worker processes (-1: one per CPU).
+        With ``client``: tasks at once on the cluster (-1: as many as its
+        worker threads). Every model is measured on one torch (and BLAS)
+        thread wherever it runs, so that the numbers do not depend on it.
+    client : distributed.Client or None, default=None
+        Run the models on this dask cluster (``joblib.parallel_backend("dask")``);
+        each worker's torch threads are limited to its dask threads.
 
     Returns
     -------
     ComparisonResults
+        The same numbers whatever ``n_jobs`` and ``client``.
     """
     X_train, X_test, y_train, y_test, description = load_split(config)
     clip = (0.0, 1.0) if config.dataset != "csv" else None
     rng = np.random.default_rng(config.random_state)
     picked = rng.choice(len(X_test), size=min(config.eval_size, len(X_test)), replace=False)
-    X_eval, y_eval = X_test[picked], y_test[picked]
-    family = model_family(config.quick, config.device, config.random_state)
-    models = {name: family[name] for name in config.model_names}
-    rows, curves, distances, spectra, landscapes, certified = [], [], {}, {}, {}, []
-    timings = {}
-    plane = _plane(X_eval, config.random_state)
-    for index, (name, model) in enumerate(models.items(), start=1):
-        started = time.perf_counter()
-        progress(f"[{index}/{len(models)}] {name}: training on {len(X_train):,} examples")
-        model.fit(X_train, y_train)
-        rows.append((name, "accuracy", model.score(X_test, y_test)))
-        for attack in config.attacks:
-            progress(f"[{index}/{len(models)}] {name}: {attack} curve and critical distances")
-            kw = {} if attack == "noise" or clip is None else {"clip": clip}
-            curve = accuracy_curve(
-                model, X_eval, y_eval, attack, random_state=config.random_state, **kw
-            )
-            curves.append(curve.assign(model=name))
-            distances[name, attack] = critical_distance(
-                model,
-                X_eval,
-                y_eval,
-                attack,
-                random_state=config.random_state,
-                **_bisection(attack, X_eval, clip),
-                **kw,
-            )
-            rows += _distance_rows(name, attack, distances[name, attack])
-        progress(f"[{index}/{len(models)}] {name}: spectrum, landscape, certification")
-        eigenvalues, spectrum_rows = _spectrum(name, model, X_test, config.random_state)
-        spectra[name] = eigenvalues
-        rows += spectrum_rows
-        landscape = decision_landscape(model, **plane)
-        jmap = jacobian_norm_map(model, **plane)
-        landscapes[name] = (landscape, jmap)
-        rows.append((name, "jacobian_norm_mean_on_plane", float(np.mean(jmap.norms))))
-        certified.append(_certified(name, model, X_eval, y_eval, config))
-        rows.append((name, "certified_accuracy_r0.25", _certified_accuracy(certified[-1])))
-        timings[name] = time.perf_counter() - started
-    results = pd.DataFrame(rows, columns=["model", "measure", "value"])
+    split = _Split(X_train, X_test, y_train, y_test, X_test[picked], y_test[picked], clip)
+    progress(
+        f"SOM probe of the input: {_SOM_SIZE}x{_SOM_SIZE} map on {len(X_train):,} training examples"
+    )
+    with _one_thread():
+        split.input_probe = _som_probe(config).fit(X_train)
+        input_spread = split.input_probe.class_spread(X_train, y_train)
+    split.input_spread = float(np.mean(list(input_spread.values())))
+    measured = _measure_all(config, split, progress, n_jobs, client)
+    results = pd.DataFrame(
+        [row for m in measured for row in m["rows"]], columns=["model", "measure", "value"]
+    )
     return ComparisonResults(
         config=config,
         data_description=description,
         results=results,
-        curves=pd.concat(curves, ignore_index=True),
-        distances=distances,
-        spectra=spectra,
-        landscapes=landscapes,
-        certified=pd.concat(certified, ignore_index=True),
-        timings=timings,
+        curves=pd.concat([c for m in measured for c in m["curves"]], ignore_index=True),
+        distances={key: d for m in measured for key, d in m["distances"].items()},
+        spectra={m["name"]: m["eigenvalues"] for m in measured},
+        landscapes={m["name"]: m["landscape"] for m in measured},
+        certified=pd.concat([m["certified"] for m in measured], ignore_index=True),
+        som={"input": input_spread, **{m["name"]: m["som"] for m in measured}},
+        densities=pd.concat([m["densities"] for m in measured], ignore_index=True),
+        timings={m["name"]: m["seconds"] for m in measured},
     )
+
+
+@dataclass
+class _Split:
+    """The data every model is measured on, and the input layer's SOM (fitted once)."""
+
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_train: np.ndarray
+    y_test: np.ndarray
+    X_eval: np.ndarray  # the test examples attacked and certified
+    y_eval: np.ndarray
+    clip: tuple | None
+    input_probe: SOMProbe | None = None
+    input_spread: float = float("nan")  # mean D_class of the input map
+
+
+def _measure_all(config, split, progress, n_jobs, client):
+    """Every model's measurements, in the config's order, serially or by joblib workers."""
+    names = config.model_names
+    n_models = len(names)
+    if client is None and n_jobs == 1:
+        measured = []
+        for index, name in enumerate(names, start=1):
+            measured.append(_measure_model(name, index, n_models, split, config, progress))
+            progress(f"[{index}/{n_models}] {name}: done in {measured[-1]['seconds']:.0f} s")
+        return measured
+
+    from joblib import Parallel, delayed, parallel_backend
+
+    if client is not None:
+        from .parallel import limit_torch_threads
+
+        limit_torch_threads(client)  # torch threads = dask threads on every worker
+        backend = parallel_backend("dask", client=client)
+        where = f"the dask cluster at {client.scheduler.address}"
+    else:
+        import joblib
+
+        n_jobs = min(n_models, joblib.cpu_count() if n_jobs < 0 else n_jobs)
+        backend, where = nullcontext(), f"{n_jobs} worker processes"
+    progress(f"Measuring {n_models} models on {where}, one thread each")
+    tasks = (
+        delayed(_measure_model)(name, index, n_models, split, config, _worker_print)
+        for index, name in enumerate(names, start=1)
+    )
+    measured = {}
+    with backend:
+        for result in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
+            measured[result["name"]] = result
+            index = names.index(result["name"]) + 1
+            progress(f"[{index}/{n_models}] {result['name']}: done in {result['seconds']:.0f} s")
+    return [measured[name] for name in names]
+
+
+def _worker_print(line):
+    """A worker's progress line: on a dask worker also sent to the clients, else printed."""
+    if "distributed" in sys.modules:  # only dask workers have it imported; loky's need not
+        from distributed import print as remote_print
+
+        remote_print(line, flush=True)
+    else:
+        print(line, flush=True)
+
+
+@contextmanager
+def _one_thread():
+    """Torch and the BLAS libraries on one thread, restored after.
+
+    Sums split over threads round differently, and a sampler's or a training
+    run's path can follow the last bit: every model is measured on one thread,
+    so that the numbers are the same serially and in any worker. The
+    parallelism is across models.
+    """
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _measure_model(name, index, n_models, split, config, progress):
+    """Train one model of the family and measure everything (on one thread); a dict."""
+    with _one_thread():
+        return _measure(name, index, n_models, split, config, progress)
+
+
+def _measure(name, index, n_models, split, config, progress):
+    tag = f"[{index}/{n_models}] {name}"
+    started = time.perf_counter()
+    model = model_family(config.quick, config.device, config.random_state)[name]
+    X_train, X_test, y_train, y_test = split.X_train, split.X_test, split.y_train, split.y_test
+    X_eval, y_eval, clip = split.X_eval, split.y_eval, split.clip
+    progress(f"{tag}: training on {len(X_train):,} examples")
+    model.fit(X_train, y_train)
+    rows, curves, distances = [(name, "accuracy", model.score(X_test, y_test))], [], {}
+    for attack in config.attacks:
+        progress(f"{tag}: {attack} curve and critical distances")
+        kw = {} if attack == "noise" or clip is None else {"clip": clip}
+        curve = accuracy_curve(
+            model, X_eval, y_eval, attack, random_state=config.random_state, **kw
+        )
+        curves.append(curve.assign(model=name))
+        distances[name, attack] = critical_distance(
+            model,
+            X_eval,
+            y_eval,
+            attack,
+            random_state=config.random_state,
+            **_bisection(attack, X_eval, clip),
+            **kw,
+        )
+        rows += _distance_rows(name, attack, distances[name, attack])
+    progress(f"{tag}: spectrum, landscape, certification")
+    hidden = _hidden_transform(model)
+    eigenvalues, spectrum_rows = _spectrum(name, hidden, X_test, config.random_state)
+    rows += spectrum_rows
+    plane = _plane(X_eval, config.random_state)
+    landscape = decision_landscape(model, **plane)
+    jmap = jacobian_norm_map(model, **plane)
+    rows.append((name, "jacobian_norm_mean_on_plane", float(np.mean(jmap.norms))))
+    certified = _certified(name, model, X_eval, y_eval, config)
+    rows.append((name, "certified_accuracy_r0.25", _certified_accuracy(certified)))
+    progress(f"{tag}: SOM probes of the input and the hidden layer, PGD against noise")
+    som, som_rows = _som(name, model, hidden, split, config)
+    rows += som_rows
+    progress(f"{tag}: DP-GMM densities of the hidden layer's classes")
+    densities, density_rows = _densities(name, hidden, split, certified, config)
+    rows += density_rows
+    return {
+        "name": name,
+        "rows": rows,
+        "curves": curves,
+        "distances": distances,
+        "eigenvalues": eigenvalues,
+        "landscape": (landscape, jmap),
+        "certified": certified,
+        "som": som,
+        "densities": densities,
+        "seconds": time.perf_counter() - started,
+    }
 
 
 _PLANE_RESOLUTION = 31
@@ -298,8 +452,8 @@ def _distance_rows(name, attack, distances):
     return rows
 
 
-def _spectrum(name, model, X, random_state):
-    """Eigenvalues of the hidden layer on X, and the power-law fits on X and on white noise."""
+def _hidden_transform(model):
+    """``inputs -> hidden representation`` (numpy), through the model's torch view."""
     hidden_module = as_torch(model, output="hidden")
 
     def through_hidden(inputs):
@@ -307,6 +461,11 @@ def _spectrum(name, model, X, random_state):
             tensor = torch.as_tensor(inputs, dtype=torch.float32, device=hidden_module.device)
             return hidden_module(tensor).cpu().numpy()
 
+    return through_hidden
+
+
+def _spectrum(name, through_hidden, X, random_state):
+    """Eigenvalues of the hidden layer on X, and the power-law fits on X and on white noise."""
     hidden = through_hidden(X)
     n_max = min(hidden.shape[1], len(X)) // 2
     spectrum = PowerLawSpectrum(n_min=2, n_max=max(n_max, 4), device="cpu").fit(hidden)
@@ -337,3 +496,126 @@ def _certified(name, model, X, y, config):
 
 def _certified_accuracy(certified):
     return float(np.mean(certified["certified"] & (certified["radius"] >= _RADIUS)))
+
+
+# ---------------------------------------------------------------- SOM probes
+_SOM_SIZE = 10  # a 10 x 10 toroidal map, as examples/som_digits.py
+_SOM_SIGMA = 3.0
+_SOM_K = 10  # best matching units compared per example (the paper's figure 11)
+_SOM_EPS = 1.0  # L2 radius of PGD for the BMU shift, in pixels of [0, 1]
+
+
+def _som_probe(config):
+    return SOMProbe(
+        _SOM_SIZE,
+        _SOM_SIZE,
+        metric="cosine",
+        topology="toroidal",
+        sigma=_SOM_SIGMA,
+        n_epochs=4 if config.quick else 10,
+        device=config.device,
+        random_state=config.random_state,
+    )
+
+
+def _som_eps(X, clip):
+    """PGD's L2 radius: 1 for pixels in [0, 1], else a fifth of the median example norm."""
+    if clip is not None:
+        return _SOM_EPS
+    return 0.2 * float(np.median(np.linalg.norm(X, axis=1)))
+
+
+def _som(name, model, through_hidden, split, config):
+    """SOM probes of the input (shared) and of the hidden layer (Lee and Vijayan).
+
+    The hidden layer's map is fitted on the training examples' codes; ``D_class``
+    is measured on the training data. The evaluated examples are perturbed by
+    L2 PGD against this model and by random noise of each example's PGD
+    perturbation norm (not clipped, so the norms match exactly), and the shift
+    of the top-``_SOM_K`` BMUs is measured on both maps.
+    """
+    X_eval, y_eval = split.X_eval, split.y_eval
+    hidden_train = through_hidden(split.X_train)
+    probe = _som_probe(config).fit(hidden_train)
+    spread = probe.class_spread(hidden_train, split.y_train)
+    X_pgd = pgd(
+        model,
+        X_eval,
+        y_eval,
+        eps=_som_eps(X_eval, split.clip),
+        norm="l2",
+        clip=split.clip,
+        random_state=config.random_state,
+    )
+    norms = np.linalg.norm(X_pgd - X_eval, axis=1)
+    X_noise = random_noise(model, X_eval, eps=norms, random_state=config.random_state)
+    clean = through_hidden(X_eval)
+    shifts = {
+        "PGD, input": split.input_probe.bmu_shift(X_eval, X_pgd, k=_SOM_K),
+        "noise, input": split.input_probe.bmu_shift(X_eval, X_noise, k=_SOM_K),
+        "PGD, hidden": probe.bmu_shift(clean, through_hidden(X_pgd), k=_SOM_K),
+        "noise, hidden": probe.bmu_shift(clean, through_hidden(X_noise), k=_SOM_K),
+    }
+    rows = [
+        (name, "som_class_spread_input", split.input_spread),
+        (name, "som_class_spread_hidden", float(np.mean(list(spread.values())))),
+        (name, "som_pgd_l2_norm", float(norms.mean())),
+        (name, "som_pgd_accuracy", float(model.score(X_pgd, y_eval))),
+    ]
+    for key, shift in shifts.items():
+        attack, layer = key.split(", ")
+        rows.append((name, f"som_bmu_shift_{attack.lower()}_{layer}", float(shift.mean())))
+    return {"spread": spread, "shifts": shifts}, rows
+
+
+# ------------------------------------------------------------ DP-GMM densities
+_DPGMM_COMPONENTS = 16  # PCA dimensions (the authors used 16-64)
+
+
+def _densities(name, through_hidden, split, certified, config):
+    """Per class: held-out DP-GMM log density, KL complexity and mean certified radius.
+
+    One DP-GMM per class on the hidden layer of the training data (Jamroz and
+    Kurdziel); the log density is the mean over the class's test rows, the KL
+    is to the class's max-entropy (diagonal) Gaussian. The rows: the means over
+    classes, and the Spearman correlations across classes of the log density
+    and of the KL with the mean certified radius (left out where undefined,
+    e.g. when every radius is 0).
+    """
+    from scipy.stats import spearmanr
+
+    n_iter, burn_in = (40, 30) if config.quick else (100, 80)
+    hidden_train = through_hidden(split.X_train)
+    density = DPGMMClassDensity(
+        n_components=min(_DPGMM_COMPONENTS, hidden_train.shape[1]),
+        n_iter=n_iter,
+        burn_in=burn_in,
+        device=config.device,
+        random_state=config.random_state,
+    ).fit(hidden_train, split.y_train)
+    log_density = density.log_density(through_hidden(split.X_test), split.y_test)
+    per_row = pd.Series(log_density).groupby(np.asarray(split.y_test)).mean()
+    radius = certified.groupby("class").radius.mean()
+    classes = list(density.classes_)
+    table = pd.DataFrame(
+        {
+            "model": name,
+            "class": classes,
+            "log_density": per_row.reindex(classes).to_numpy(),
+            "kl": density.kl_to_max_entropy("diagonal"),
+            "n_clusters": density.n_clusters_,
+            "radius": radius.reindex(classes).to_numpy(),
+        }
+    )
+    rows = [
+        (name, "dpgmm_log_density_mean", float(table.log_density.mean())),
+        (name, "dpgmm_kl_mean", float(table.kl.mean())),
+        (name, "dpgmm_n_clusters_mean", float(table.n_clusters.mean())),
+    ]
+    known = table.dropna()
+    for column in ("log_density", "kl"):
+        if len(known) >= 3 and known[column].nunique() > 1 and known.radius.nunique() > 1:
+            rho = float(spearmanr(known[column], known.radius).statistic)
+            if np.isfinite(rho):
+                rows.append((name, f"dpgmm_{column}_radius_spearman", rho))
+    return table, rows

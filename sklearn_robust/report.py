@@ -42,7 +42,9 @@ def write_report(comparison, out_dir) -> Path:
     try:
         sections = _figures(comparison, staging)
         comparison.results.to_csv(staging / "results.csv", index=False)
-        (staging / "results.json").write_text(json.dumps(_json(comparison), indent=2))
+        (staging / "results.json").write_text(
+            json.dumps(_json(comparison), indent=2, default=_plain)
+        )
         (staging / "index.html").write_text(_html(comparison, sections))
         _move_into_place(staging, out_dir)
     except BaseException:
@@ -69,6 +71,10 @@ def _figures(comparison, folder):
 
     sections = []
     for title, draw, read in _SECTIONS:
+        if (draw is _som_figure and not comparison.som) or (
+            draw is _densities_figure and comparison.densities is None
+        ):
+            continue  # results made without the probes
         fig = draw(comparison, plt)
         name = title.lower().replace(" ", "_").replace(",", "") + ".png"
         fig.savefig(folder / name, dpi=90, bbox_inches="tight")
@@ -156,6 +162,62 @@ def _certification_figure(comparison, plt):
     ax.set_xlabel("class")
     fig.colorbar(image, ax=ax, label="mean certified radius (0 if wrong or abstained)")
     ax.set_title("randomized smoothing: certified radius per class")
+    return fig
+
+
+def _som_figure(comparison, plt):
+    from .plotting import plot_bmu_shift, plot_class_spread
+
+    models = [m for m in _models(comparison) if m in comparison.som]
+    n_panels = len(models) + 1
+    n_rows = -(-n_panels // 4)  # at most 4 panels a row, the rows as full as they can be
+    n_cols = -(-n_panels // n_rows)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.6 * n_cols, 4 * n_rows), squeeze=False)
+    flat = axes.ravel()
+    spreads = {"input": comparison.som["input"]}
+    spreads.update({m: comparison.som[m]["spread"] for m in models})
+    plot_class_spread(spreads, ax=flat[0]).set_title(
+        "D_class on the training data\n(input map, then each hidden layer's)"
+    )
+    flat[0].tick_params(axis="x", labelrotation=40)
+    highest = 0.0
+    for ax, model in zip(flat[1:], models, strict=False):
+        shifts = comparison.som[model]["shifts"]
+        plot_bmu_shift(shifts, ax=ax).set_title(f"{model}: BMU shift, PGD vs noise")
+        ax.legend(fontsize=7)
+        highest = max(highest, *(np.mean(s, axis=0).max() for s in shifts.values()))
+    for ax in flat[1:n_panels]:
+        ax.set_ylim(0, 1.1 * highest + 0.1)
+    for ax in flat[n_panels:]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def _densities_figure(comparison, plt):
+    table = comparison.densities
+    models = [m for m in _models(comparison) if m in set(table.model)]
+    fig, axes = plt.subplots(
+        2, len(models), figsize=(3.3 * len(models), 6.4), squeeze=False, sharey=True
+    )
+    for column, model in enumerate(models):
+        rows = table[table.model == model]
+        for row, (measure, label) in enumerate(
+            (("log_density", "held-out log density (nats)"), ("kl", "KL to max-entropy (nats)"))
+        ):
+            ax = axes[row, column]
+            ax.scatter(rows[measure], rows.radius, s=18)
+            for _, entry in rows.iterrows():
+                ax.annotate(str(entry["class"]), (entry[measure], entry.radius), fontsize=7)
+            rho = _value(comparison, model, f"dpgmm_{measure}_radius_spearman")
+            ax.set_title(f"{model}: rho {rho:+.2f}" if np.isfinite(rho) else model, fontsize=9)
+            ax.set_xlabel(label, fontsize=8)
+        axes[0, column].tick_params(labelsize=7)
+        axes[1, column].tick_params(labelsize=7)
+    axes[0, 0].set_ylabel("mean certified radius")
+    axes[1, 0].set_ylabel("mean certified radius")
+    fig.suptitle("per class: DP-GMM density and complexity of the hidden layer vs certified radius")
+    fig.tight_layout()
     return fig
 
 
@@ -249,6 +311,129 @@ def _read_certification(comparison):
     )
 
 
+def _read_som(comparison):
+    models = [m for m in _models(comparison) if m in comparison.som]
+    value = {
+        key: {m: _value(comparison, m, f"som_{key}") for m in models}
+        for key in (
+            "bmu_shift_pgd_hidden",
+            "bmu_shift_noise_hidden",
+            "bmu_shift_pgd_input",
+            "bmu_shift_noise_input",
+            "class_spread_hidden",
+            "pgd_l2_norm",
+        )
+    }
+    pgd, noise = value["bmu_shift_pgd_hidden"], value["bmu_shift_noise_hidden"]
+    closest, furthest = min(models, key=pgd.get), max(models, key=pgd.get)
+    norm = np.mean(list(value["pgd_l2_norm"].values()))
+    text = [
+        f"Under L2 PGD (mean perturbation norm {norm:.2f}), the hidden layer of {closest} keeps "
+        f"its top-10 BMUs closest (mean shift {pgd[closest]:.2f} grid units on the 10 x 10 "
+        f"torus) and that of {furthest} moves them furthest ({pgd[furthest]:.2f})."
+    ]
+    ratios = {m: pgd[m] / noise[m] if noise[m] > 0 else np.inf for m in models}
+    larger = [m for m in models if pgd[m] > noise[m]]
+    listed = ", ".join(f"{m} {ratios[m]:.1f}x" for m in models)
+    if len(larger) == len(models):
+        text.append(
+            "PGD moves the hidden layer's BMUs further than random noise of the same L2 norm "
+            f"for every model ({listed}), as in the paper's figure 11."
+        )
+    elif not larger:
+        text.append(
+            "For no model does PGD move the hidden layer's BMUs further than random noise of "
+            f"the same L2 norm ({listed}), unlike the paper's figure 11."
+        )
+    else:
+        others = [m for m in models if m not in larger]
+        text.append(
+            f"PGD moves the hidden layer's BMUs further than noise of the same L2 norm for "
+            f"{', '.join(larger)} but not for {', '.join(others)} ({listed}); the paper's figure "
+            "11 finds the adversarial shift larger."
+        )
+    pgd_in, noise_in = value["bmu_shift_pgd_input"], value["bmu_shift_noise_input"]
+    wider = [m for m in models if noise_in[m] > 0 and ratios[m] > pgd_in[m] / noise_in[m]]
+    text.append(
+        f"On the input map (the raw features) the same perturbations shift the BMUs by "
+        f"{np.mean(list(pgd_in.values())):.2f} (PGD) and {np.mean(list(noise_in.values())):.2f} "
+        f"(noise) on average over the models; the hidden layer widens this PGD/noise gap for "
+        f"{len(wider)} of {len(models)} models"
+        + (f" ({', '.join(wider)})." if 0 < len(wider) < len(models) else ".")
+    )
+    spread_in = _value(comparison, models[0], "som_class_spread_input")
+    spread = value["class_spread_hidden"]
+    tighter = [m for m in models if spread[m] < spread_in]
+    text.append(
+        f"D_class on the training data is {spread_in:.2f} on the input map and, on the hidden "
+        f"layers, from {min(spread.values()):.2f} ({min(models, key=spread.get)}) to "
+        f"{max(spread.values()):.2f} ({max(models, key=spread.get)}): "
+        + (
+            "every hidden layer gathers the classes more tightly than the input map"
+            if len(tighter) == len(models)
+            else f"{len(tighter)} of {len(models)} hidden layers gather the classes more "
+            "tightly than the input map"
+        )
+        + " (the paper's figure 6 finds classes more compact in deeper layers)."
+    )
+    return " ".join(text)
+
+
+def _read_densities(comparison):
+    from scipy.stats import t as student_t
+
+    models = _models(comparison)
+    n_classes = comparison.densities.groupby("model").size().max()
+    rho = {
+        measure: {
+            m: v
+            for m in models
+            if np.isfinite(v := _value(comparison, m, f"dpgmm_{measure}_radius_spearman"))
+        }
+        for measure in ("log_density", "kl")
+    }
+    critical = np.nan
+    if n_classes > 3:
+        t_crit = student_t.ppf(0.975, n_classes - 2)
+        critical = t_crit / np.sqrt(n_classes - 2 + t_crit**2)
+    text = [
+        "The paper found the high-density, complex classes the less robust: negative "
+        "correlations of a class's log density and of its KL complexity with its certified "
+        f"radius. Spearman correlations across the {n_classes} classes here"
+        + (
+            f" (|rho| > {critical:.2f} differs from 0 at the 5% level):"
+            if np.isfinite(critical)
+            else ":"
+        )
+    ]
+    for measure, name in (("log_density", "log density"), ("kl", "KL")):
+        if not rho[measure]:
+            continue
+        values = rho[measure]
+        negative = [m for m, v in values.items() if v < 0]
+        strong = [m for m, v in values.items() if abs(v) > critical]
+        listed = ", ".join(f"{m} {v:+.2f}" for m, v in values.items())
+        if len(negative) == len(values):
+            verdict = "negative for every model, as in the paper"
+        elif not negative:
+            verdict = "positive for every model, the opposite of the paper"
+        else:
+            verdict = f"negative, as in the paper, for {len(negative)} of {len(values)} models"
+        text.append(
+            f"{name} vs radius: {listed}; {verdict} ({len(strong)} of {len(values)} significant)."
+        )
+    undefined = [m for m in models if m not in rho["log_density"]]
+    if undefined:
+        text.append(
+            f"Undefined for {', '.join(undefined)} (too few classes with a certified radius)."
+        )
+    text.append(
+        "Log densities are nats in each model's own 16-dimensional PCA space of its hidden "
+        "layer: they compare classes within a model, not models."
+    )
+    return " ".join(text)
+
+
 _SECTIONS = (
     ("Relative accuracy", _curves_figure, _read_curves),
     ("Critical distances", _distances_figure, _read_distances),
@@ -256,6 +441,8 @@ _SECTIONS = (
     ("Hidden spectra", _spectra_figure, _read_spectra),
     ("Decision landscapes", _landscapes_figure, _read_landscapes),
     ("Certified radii", _certification_figure, _read_certification),
+    ("SOM probes", _som_figure, _read_som),
+    ("DP-GMM class densities", _densities_figure, _read_densities),
 )
 
 
@@ -268,8 +455,21 @@ def _json(comparison):
         "data": comparison.data_description,
         "config": config,
         "results": comparison.results.to_dict(orient="records"),
+        "class_densities": (
+            [] if comparison.densities is None else comparison.densities.to_dict(orient="records")
+        ),
+        "som_class_spread": {
+            m: (v if m == "input" else v["spread"]) for m, v in comparison.som.items()
+        },
         "seconds_per_model": comparison.timings,
     }
+
+
+def _plain(value):
+    """NumPy scalars (class labels, counts) as the Python numbers JSON knows."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _html(comparison, sections):

@@ -49,7 +49,8 @@ def test_quick_run_writes_a_complete_report(quick_report):
     parser.feed((report / "index.html").read_text())
     assert "img" in parser.tags and "table" in parser.tags
     assert parser.links and all((report / link).is_file() for link in parser.links)
-    assert sum(link.endswith(".png") for link in parser.links) >= 6
+    assert sum(link.endswith(".png") for link in parser.links) >= 8
+    assert {"som_probes.png", "dp-gmm_class_densities.png"} <= set(parser.links)
     results = pd.read_csv(report / "results.csv")
     assert list(results.columns) == ["model", "measure", "value"]
     assert np.all(np.isfinite(results.value))
@@ -66,7 +67,109 @@ def test_quick_run_writes_a_complete_report(quick_report):
         } <= measures
     assert json.loads((report / "results.json").read_text())["results"]
     assert "Report:" in stdout and "accuracy" in stdout
+    assert "[1/4] backprop: training" in stdout and "[4/4] kh-hybrid: done in" in stdout
     assert not [p for p in report.parent.iterdir() if p.name.startswith(".report")]
+
+
+SOM_MEASURES = {
+    "som_class_spread_input",
+    "som_class_spread_hidden",
+    "som_bmu_shift_pgd_input",
+    "som_bmu_shift_noise_input",
+    "som_bmu_shift_pgd_hidden",
+    "som_bmu_shift_noise_hidden",
+    "som_pgd_l2_norm",
+}
+DPGMM_MEASURES = {"dpgmm_log_density_mean", "dpgmm_kl_mean", "dpgmm_n_clusters_mean"}
+
+
+def _section(html_text, title):
+    """The reading paragraph under a section's heading."""
+    match = re.search(rf"<h2>{re.escape(title)}</h2>\s*<p>(.*?)</p>", html_text, re.S)
+    assert match, f"no section {title!r}"
+    return match.group(1)
+
+
+def test_quick_run_has_the_som_and_dpgmm_sections(quick_report):
+    report, _ = quick_report
+    results = pd.read_csv(report / "results.csv")
+    table = results.pivot(index="model", columns="measure", values="value")
+    assert (SOM_MEASURES | DPGMM_MEASURES) <= set(table.columns)
+    som = table[sorted(SOM_MEASURES)]
+    assert np.all(np.isfinite(som)) and (som >= 0).all().all()  # every model has every row
+    assert np.all(np.isfinite(table[sorted(DPGMM_MEASURES)]))
+    assert table.som_class_spread_input.nunique() == 1  # one map of the pixels for every model
+    # PGD's L2 radius is 1: the noise is drawn with each example's PGD perturbation norm
+    assert table.som_pgd_l2_norm.between(0.5, 1.0 + 1e-5).all()
+    rho = results[results.measure.str.endswith("_radius_spearman")]
+    assert len(rho) >= 2 and rho.value.between(-1, 1).all()
+
+    text = (report / "index.html").read_text()
+    som_reading = _section(text, "SOM probes")
+    assert "figure 11" in som_reading and "D_class" in som_reading
+    closest = table.som_bmu_shift_pgd_hidden.idxmin()
+    assert f"the hidden layer of {closest} keeps its top-10 BMUs closest" in som_reading
+    dpgmm_reading = _section(text, "DP-GMM class densities")
+    assert "certified" in dpgmm_reading and "rho" in dpgmm_reading
+
+    saved = json.loads((report / "results.json").read_text())
+    densities = pd.DataFrame(saved["class_densities"])
+    assert set(densities.model) == set(table.index)
+    assert (densities.groupby("model").size() == 10).all()  # the ten digits per model
+    assert np.all(np.isfinite(densities[["log_density", "kl"]]))
+    assert set(saved["som_class_spread"]) == {"input", *table.index}
+
+
+def test_parallel_run_gives_the_same_numbers(quick_report, tmp_path):
+    report, _ = quick_report
+    finished = run_compare(
+        "--quick", "--models", "backprop,l2", "--n-jobs", "2", "--out", "par", cwd=tmp_path
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    for line in ("[1/2] backprop: training", "[2/2] l2: training", "[1/2] backprop: done in"):
+        assert line in finished.stdout + finished.stderr
+    serial = pd.read_csv(report / "results.csv")
+    serial = serial[serial.model.isin(["backprop", "l2"])].reset_index(drop=True)
+    parallel = pd.read_csv(tmp_path / "par" / "results.csv")
+    pd.testing.assert_frame_equal(parallel, serial, check_exact=True)
+
+
+def test_run_on_a_dask_scheduler_gives_the_same_numbers(quick_report, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    report, _ = quick_report
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+    ):
+        finished = run_compare(
+            "--quick",
+            "--models",
+            "l2",
+            "--attacks",
+            "pgd",
+            "--scheduler",
+            cluster.scheduler_address,
+            "--out",
+            "dask",
+            cwd=tmp_path,
+        )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "[1/1] l2: training" in finished.stdout  # a worker's line, echoed by the client
+    first = pd.read_csv(report / "results.csv").set_index(["model", "measure"])
+    second = pd.read_csv(tmp_path / "dask" / "results.csv").set_index(["model", "measure"])
+    assert set(second.index) <= set(first.index)
+    np.testing.assert_array_equal(second.value, first.loc[second.index, "value"])
+
+
+def test_unreachable_scheduler_fails_with_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["compare", "--quick", "--scheduler", "tcp://127.0.0.1:1", "--scheduler-timeout", "2"]
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert "cannot connect to the dask scheduler at tcp://127.0.0.1:1" in error
+    assert list(tmp_path.iterdir()) == []  # no report, not even a staging folder
 
 
 def test_same_random_state_same_numbers(quick_report, tmp_path):
@@ -91,6 +194,10 @@ def test_same_random_state_same_numbers(quick_report, tmp_path):
         (["--dataset", "csv", "missing.csv"], "no such file"),
         (["--dataset", "mnist", "--data-dir", "no-such-folder"], "no such file"),
         (["--n-eval", "3"], "n_eval"),
+        (["--n-jobs", "0"], "--n-jobs must be a positive integer or -1"),
+        (["--scheduler", "tcp://host:port"], "not a dask scheduler address"),
+        (["--scheduler", "xyz://somewhere"], "not a dask scheduler address"),
+        (["--scheduler", "tcp://127.0.0.1:1", "--scheduler-timeout", "0"], "must be positive"),
     ],
 )
 def test_bad_options_fail_with_one_clear_line(args, message, tmp_path, capsys, monkeypatch):

@@ -1,0 +1,132 @@
+"""Unit tests of the comparison's new sections: DP-GMM rows and the generated readings."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sklearn_robust import compare, report
+from sklearn_robust.compare import ComparisonConfig, ComparisonResults
+
+
+def _blobs(n_per_class=40, n_features=6, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(3, n_features)) * 5
+    y = np.repeat([0, 1, 2], n_per_class)
+    return centres[y] + rng.normal(size=(len(y), n_features)), y
+
+
+def _split():
+    X_train, y_train = _blobs(seed=0)
+    X_test, y_test = _blobs(n_per_class=10, seed=1)
+    return compare._Split(X_train, X_test, y_train, y_test, X_test, y_test, None)
+
+
+def _certified(radii):
+    classes = np.repeat([0, 1, 2], 2)
+    return pd.DataFrame({"model": "m", "class": classes, "radius": np.repeat(radii, 2)})
+
+
+def _identity(X):
+    return np.asarray(X, dtype=np.float32)
+
+
+def test_densities_per_class_and_correlations():
+    config = ComparisonConfig(quick=True)
+    table, rows = compare._densities("m", _identity, _split(), _certified([0.1, 0.5, 0.3]), config)
+    assert list(table["class"]) == [0, 1, 2]
+    np.testing.assert_allclose(table.radius, [0.1, 0.5, 0.3])
+    assert np.all(np.isfinite(table[["log_density", "kl"]])) and (table.kl >= 0).all()
+    values = dict((measure, value) for _, measure, value in rows)
+    assert {"dpgmm_log_density_mean", "dpgmm_kl_mean", "dpgmm_n_clusters_mean"} <= set(values)
+    assert -1 <= values["dpgmm_log_density_radius_spearman"] <= 1
+    assert -1 <= values["dpgmm_kl_radius_spearman"] <= 1
+
+
+def test_undefined_correlations_are_left_out():
+    config = ComparisonConfig(quick=True)
+    _, rows = compare._densities("m", _identity, _split(), _certified([0.0, 0.0, 0.0]), config)
+    measures = {measure for _, measure, _ in rows}
+    assert "dpgmm_log_density_mean" in measures
+    assert not any(m.endswith("_spearman") for m in measures)
+
+
+def test_one_thread_restores_the_thread_count():
+    before = torch.get_num_threads()
+    with compare._one_thread():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+def _comparison(values, som_shifts=None, densities=None):
+    """A ComparisonResults holding only what the readings read."""
+    rows = [(m, measure, v) for m, measures in values.items() for measure, v in measures.items()]
+    som = {"input": {0: 1.0, 1: 2.0}}
+    for model in values:
+        som[model] = {"spread": {0: 0.5, 1: 1.0}, "shifts": som_shifts or {}}
+    return ComparisonResults(
+        config=ComparisonConfig(),
+        data_description="test",
+        results=pd.DataFrame(rows, columns=["model", "measure", "value"]),
+        curves=pd.DataFrame(),
+        distances={},
+        spectra={},
+        landscapes={},
+        certified=pd.DataFrame(),
+        som=som,
+        densities=densities,
+    )
+
+
+def _som_values(pgd_hidden, noise_hidden, spread_hidden):
+    return {
+        "som_bmu_shift_pgd_hidden": pgd_hidden,
+        "som_bmu_shift_noise_hidden": noise_hidden,
+        "som_bmu_shift_pgd_input": 2.0,
+        "som_bmu_shift_noise_input": 1.0,
+        "som_class_spread_hidden": spread_hidden,
+        "som_class_spread_input": 1.5,
+        "som_pgd_l2_norm": 1.0,
+    }
+
+
+def test_som_reading_states_what_the_numbers_say():
+    comparison = _comparison(
+        {"backprop": _som_values(3.0, 1.0, 1.0), "l2": _som_values(1.0, 2.0, 2.0)}
+    )
+    reading = report._read_som(comparison)
+    assert "the hidden layer of l2 keeps its top-10 BMUs closest" in reading
+    assert "that of backprop moves them furthest (3.00)" in reading
+    assert "for backprop but not for l2" in reading  # l2: noise moves them further
+    assert "1 of 2 hidden layers gather the classes more tightly than the input map" in reading
+    assert "widens this PGD/noise gap for 1 of 2 models (backprop)" in reading
+
+    agreeing = _comparison({m: _som_values(3.0, 1.0, 1.0) for m in ("a", "b")})
+    assert "for every model" in report._read_som(agreeing)
+
+
+def _density_values(rho_log_density, rho_kl):
+    values = {"dpgmm_log_density_mean": 0.0, "dpgmm_kl_mean": 1.0}
+    if rho_log_density is not None:
+        values["dpgmm_log_density_radius_spearman"] = rho_log_density
+        values["dpgmm_kl_radius_spearman"] = rho_kl
+    return values
+
+
+@pytest.mark.parametrize(
+    "rhos, expected",
+    [
+        ({"a": (0.9, 0.1), "b": (0.8, 0.2)}, "positive for every model, the opposite of the paper"),
+        ({"a": (-0.9, -0.1), "b": (-0.8, -0.2)}, "negative for every model, as in the paper"),
+        ({"a": (-0.9, 0.1), "b": (0.8, 0.2)}, "negative, as in the paper, for 1 of 2 models"),
+        ({"a": (-0.9, 0.1), "b": (None, None)}, "Undefined for b"),
+    ],
+)
+def test_dpgmm_reading_says_whether_the_paper_holds(rhos, expected):
+    densities = pd.DataFrame({"model": np.repeat(list(rhos), 10), "class": list(range(10)) * 2})
+    comparison = _comparison(
+        {m: _density_values(*rho) for m, rho in rhos.items()}, densities=densities
+    )
+    reading = report._read_densities(comparison)
+    assert expected in reading
+    assert "|rho| > 0.63" in reading  # the 5% level for 10 classes
