@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -36,6 +37,9 @@ def write_report(comparison, out_dir) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
+    # Mathtext labels make matplotlib look for fonts a minimal install lacks; it
+    # falls back to DejaVu Sans, and each lookup's message would fill the console.
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
