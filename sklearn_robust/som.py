@@ -127,18 +127,26 @@ def _unit_similarity(batch, weights, metric):
     return (batch @ weights.T).div_(norms)
 
 
-def _distance_from_similarity(similarity, batch, metric):
-    """Turn :func:`_unit_similarity` scores of ``batch``'s rows into cosine or squared distances."""
+def _row_norms(batch):
+    """``|x|`` of each row, ``(n, 1)``."""
+    return torch.linalg.vector_norm(batch, dim=1, keepdim=True)
+
+
+def _distance_from_similarity(similarity, norms, metric):
+    """Turn :func:`_unit_similarity` scores into cosine or squared distances, in place.
+
+    ``norms`` holds the rows' ``|x|`` as ``(n, 1)`` (:func:`_row_norms`).
+    """
     if metric == "cosine":  # 1 - x.W / (|x| |W|)
-        norms = torch.linalg.vector_norm(batch, dim=1, keepdim=True).clamp_min_(_NORM_EPS)
-        return similarity.div_(norms).neg_().add_(1.0)
-    squared = torch.linalg.vector_norm(batch, dim=1, keepdim=True).square_()
-    return similarity.mul_(-2.0).add_(squared).clamp_min_(0.0)  # |x|^2 - 2 (x.W - |W|^2 / 2)
+        return similarity.div_(norms.clamp_min(_NORM_EPS)).neg_().add_(1.0)
+    # |x|^2 - 2 (x.W - |W|^2 / 2)
+    return similarity.mul_(-2.0).add_(norms.square()).clamp_min_(0.0)
 
 
 def _unit_scores(batch, weights, metric):
     """Scores to minimise, ``(n_batch, n_units)``: cosine distance or squared distance."""
-    return _distance_from_similarity(_unit_similarity(batch, weights, metric), batch, metric)
+    similarity = _unit_similarity(batch, weights, metric)
+    return _distance_from_similarity(similarity, _row_norms(batch), metric)
 
 
 def _neighbourhood(grid_sq_rows, sigma):
@@ -426,13 +434,14 @@ default="random"
     def _train(self, X, n_epochs):
         device = resolve_device(self.device)
         data = to_tensor(X, device)
+        norms = _row_norms(data)  # once: every epoch's loss needs them
         weights = to_tensor(self.weights_.reshape(self._n_units, -1), device)
         grid_sq = _squared_grid_distances((self.n_rows, self.n_cols), self._toroidal, device)
         epoch = self._batch_epoch if self.algorithm == "batch" else self._minibatch_epoch
         for _ in range(n_epochs):
             started = time.perf_counter()
             # The training loss: each sample's distance to its BMU when it was used.
-            self.loss_history_.append(epoch(data, weights, grid_sq))
+            self.loss_history_.append(epoch(data, norms, weights, grid_sq))
             self.n_iter_ += 1
             if self.verbose:
                 print(
@@ -441,11 +450,11 @@ default="random"
                     flush=True,
                 )
         self.weights_ = to_numpy(weights).reshape(self.n_rows, self.n_cols, -1).copy()
-        quantization, first, second = self._best_two(data, weights)
+        quantization, first, second = self._best_two(data, norms, weights)
         self.quantization_error_ = float(quantization.mean())
         self.topographic_error_ = self._topographic_error(first, second)
 
-    def _minibatch_epoch(self, data, weights, grid_sq):
+    def _minibatch_epoch(self, data, norms, weights, grid_sq):
         """One shuffled pass of eq. 1 in mini-batches; returns the mean distance to the BMUs."""
         total = self.n_epochs * math.ceil(len(data) / self.batch_size)
         order = torch.from_numpy(self._shuffle_rng.permutation(len(data))).to(data.device)
@@ -465,9 +474,9 @@ default="random"
             )
             similarities.append(similarity)
             self.n_steps_ += 1
-        return self._mean_distance(torch.cat(similarities).unsqueeze(1), shuffled)
+        return self._mean_distance(torch.cat(similarities).unsqueeze(1), norms[order])
 
-    def _batch_epoch(self, data, weights, grid_sq):
+    def _batch_epoch(self, data, norms, weights, grid_sq):
         """Kohonen's batch map, ``W = (H^T X) / (H^T 1)``; returns the mean distance to the BMUs.
 
         The samples are grouped by BMU first: with ``S_u`` the sum and ``n_u`` the
@@ -500,29 +509,26 @@ default="random"
         reached = mass > 1e-12
         weights[reached] = pulled[reached] / mass[reached].unsqueeze(1)
         self.n_steps_ += 1
-        return self._mean_distance(torch.cat(similarities).unsqueeze(1), data)
+        return self._mean_distance(torch.cat(similarities).unsqueeze(1), norms)
 
-    def _mean_distance(self, similarity, data):
-        """Mean distance (in ``metric``) of rows with these BMU similarity scores."""
-        distance = _distance_from_similarity(similarity, data, self.metric).squeeze(1)
+    def _mean_distance(self, similarity, norms):
+        """Mean distance (in ``metric``) of rows with these BMU similarity scores and norms."""
+        distance = _distance_from_similarity(similarity, norms, self.metric).squeeze(1)
         if self.metric == "euclidean":
             distance = distance.sqrt_()
         return float(distance.double().mean())
 
-    def _best_two(self, data, weights):
+    def _best_two(self, data, norms, weights):
         """Per sample: distance to the BMU (in ``metric``), the BMU, the second-best unit."""
         k = min(2, len(weights))
         distances, units = [], []
         for start in range(0, len(data), _CHUNK):
-            best, ranked = torch.topk(
-                _unit_scores(data[start : start + _CHUNK], weights, self.metric),
-                k,
-                dim=1,
-                largest=False,
-            )
-            distances.append(best[:, 0])
+            rows = slice(start, start + _CHUNK)
+            # ranked by similarity; only the best is turned into a distance
+            best, ranked = torch.topk(_unit_similarity(data[rows], weights, self.metric), k, dim=1)
+            distances.append(_distance_from_similarity(best[:, :1], norms[rows], self.metric))
             units.append(ranked)
-        distance = to_numpy(torch.cat(distances)).astype(np.float64)
+        distance = to_numpy(torch.cat(distances).squeeze(1)).astype(np.float64)
         if self.metric == "euclidean":
             distance = np.sqrt(distance)
         ranked = to_numpy(torch.cat(units))
