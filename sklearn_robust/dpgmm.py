@@ -204,8 +204,8 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
         if too_few.any():
             label = self.classes_[too_few][0]
             raise ValueError(
-                f"Every class needs at least 2 rows to fit its mixture; class {label!r} has "
-                f"{counts[too_few][0]}."
+                f"Every class needs at least 2 rows to fit its mixture; class "
+                f"{_display(label)} has {counts[too_few][0]}."
             )
         self.class_prior_ = self._class_prior(counts)
         reduced = self._fit_reduction(X)
