@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._torch import resolve_device, seed_from
 from .dpgmm_sampler import SubClusterSampler
-from .niw import NIWPrior, student_t_log_density
+from .niw import NIWPrior, student_t_mixture_log_density
 
 __all__ = ["DPGMMClassDensity"]
 
@@ -317,17 +317,14 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
         """``(n, n_states)`` log densities of the rows under class ``index``'s saved states."""
         device = resolve_device(self.device)
         state = {k: torch.as_tensor(v, device=device) for k, v in self._states[index].items()}
-        n_states, n_mix = state["df"].shape
-        flat = {k: v.reshape(n_states * n_mix, *v.shape[2:]) for k, v in state.items()}
+        mixture = [state[k] for k in ("log_weight", "df", "loc", "chol")]
         centred = torch.as_tensor(reduced - self.class_means_[index], device=device)
-        chunks = []
-        for start in range(0, len(centred), _ROWS_PER_CHUNK):
-            rows = centred[start : start + _ROWS_PER_CHUNK]
-            per_component = student_t_log_density(rows, flat["df"], flat["loc"], flat["chol"])
-            per_component = per_component.view(len(rows), n_states, n_mix) + state["log_weight"]
-            chunks.append(torch.logsumexp(per_component, dim=2))
+        chunks = [
+            student_t_mixture_log_density(centred[start : start + _ROWS_PER_CHUNK], *mixture)
+            for start in range(0, len(centred), _ROWS_PER_CHUNK)
+        ]
         if not chunks:
-            return np.zeros((0, n_states))
+            return np.zeros((0, state["df"].shape[0]))
         return torch.cat(chunks).cpu().numpy()
 
     def _average_states(self, per_state):
@@ -388,8 +385,12 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
             raise ValueError(f"y holds labels not seen in fit: {np.unique(y[unknown])!r}.")
         return index
 
+    @property
+    def _log_class_prior(self):
+        return np.log(np.maximum(self.class_prior_, 1e-300))  # a zero prior stays finite
+
     def _joint_log_likelihood(self, X):
-        return self.class_log_density(X) + np.log(np.maximum(self.class_prior_, 1e-300))
+        return self.class_log_density(X) + self._log_class_prior
 
     def predict_proba(self, X):
         """Class probabilities by Bayes' rule: ``p(c | x) ~ p(c) p(x | c)``.
@@ -436,7 +437,7 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
         log_density : ndarray of shape (n_samples,)
         """
         density = self.class_log_density(X)
-        predicted = (density + np.log(np.maximum(self.class_prior_, 1e-300))).argmax(axis=1)
+        predicted = (density + self._log_class_prior).argmax(axis=1)
         return density[np.arange(len(density)), predicted]
 
     def score(self, X, y, sample_weight=None):
@@ -553,13 +554,8 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
         counts = np.maximum(np.ceil(n_samples * weight), _MIN_DRAWS).astype(int)
         components = np.repeat(np.arange(len(weight)), counts)
         draws = _sample_student_t(df[components], loc[components], chol[components], rng)
-        log_p = torch.logsumexp(
-            student_t_log_density(
-                torch.as_tensor(draws), *(torch.as_tensor(a) for a in (df, loc, chol))
-            )
-            + torch.as_tensor(np.log(weight)),
-            dim=1,
-        ).numpy()
+        mixture = (torch.as_tensor(a) for a in (np.log(weight), df, loc, chol))
+        log_p = student_t_mixture_log_density(torch.as_tensor(draws), *mixture).numpy()
         entropy_term = np.sum(weight * np.bincount(components, log_p) / counts)
         cross_entropy = _expected_gaussian_log_density(df, loc, chol, covariance)
         return entropy_term - np.sum(weight * cross_entropy)

@@ -27,6 +27,7 @@ __all__ = [
     "sample_gaussians",
     "student_t",
     "student_t_log_density",
+    "student_t_mixture_log_density",
 ]
 
 _LOG_PI = math.log(math.pi)
@@ -190,3 +191,27 @@ def student_t_log_density(X, df, loc, chol):
         maha / df.unsqueeze(1)
     )
     return density.T
+
+
+def student_t_mixture_log_density(X, log_weight, df, loc, chol):
+    """``log sum_k w_k t(x | df_k, loc_k, chol_k chol_k^T)`` of every row, for batches of mixtures.
+
+    Parameters
+    ----------
+    X : tensor of shape (n, d)
+    log_weight, df : tensors of shape (..., K)
+        Any leading batch shape (e.g. one mixture per saved state); ``-inf``
+        weights drop a component.
+    loc : tensor of shape (..., K, d)
+    chol : tensor of shape (..., K, d, d)
+
+    Returns
+    -------
+    tensor of shape (n, ...)
+    """
+    batch, d = df.shape, X.shape[-1]
+    per_component = student_t_log_density(
+        X, df.reshape(-1), loc.reshape(-1, d), chol.reshape(-1, d, d)
+    )
+    per_component = per_component.view(len(X), *batch) + log_weight
+    return torch.logsumexp(per_component, dim=-1)
