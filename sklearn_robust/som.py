@@ -18,34 +18,24 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._torch import resolve_device, seed_from, to_numpy, to_tensor, torch_generator
+from .som_training import (
+    _distance_from_similarity,
+    _neighbourhood,
+    _row_norms,
+    _unit_scores,
+    _unit_similarity,
+    decay_factor,
+    minibatch_epoch,
+    som_minibatch_step,
+)
 
 __all__ = ["SOMProbe", "decay_factor", "grid_distance", "som_minibatch_step"]
 
-# The epsilon of eq. 1: keeps exp(-D^2 / (2 sigma^2 + eps)) defined as sigma -> 0.
-NEIGHBOURHOOD_EPS = 1e-8
-# Final fraction of the initial value under decay="linear".
-LINEAR_FLOOR = 0.01
 # Rows per chunk when searching BMUs: bounds memory at chunk x n_units floats.
 _CHUNK = 4096
 # Two units are grid neighbours when their grid distance is at most this (the 8
 # surrounding units, diagonals included, as MiniSom's topographic error).
 _NEIGHBOUR_RADIUS = 1.42
-_NORM_EPS = 1e-12
-# Neighbourhood exponents below this give an influence of exactly 0 (see _neighbourhood).
-_MIN_EXPONENT = -50.0
-
-
-def decay_factor(step, total, decay):
-    """Multiplier of the initial sigma and learning rate at update ``step`` of ``total``.
-
-    ``"exp"`` is QuickSOM's schedule ``exp(-5 step / total)``, from 1 down to
-    ``exp(-5)``; ``"linear"`` falls linearly from 1 to ``LINEAR_FLOOR`` (0.01):
-    ``1 - (1 - 0.01) step / total``. Past ``total`` the last value holds.
-    """
-    fraction = min(step, total) / max(total, 1)
-    if decay == "exp":
-        return math.exp(-5.0 * fraction)
-    return 1.0 - (1.0 - LINEAR_FLOOR) * fraction
 
 
 def grid_distance(units_a, units_b, shape, toroidal=True):
@@ -108,86 +98,6 @@ def _squared_grid_distances(shape, toroidal, device):
     units = np.arange(shape[0] * shape[1])
     squared = grid_distance(units[:, None], units[None, :], shape, toroidal) ** 2
     return torch.as_tensor(squared, dtype=torch.float32, device=device)
-
-
-def _unit_similarity(batch, weights, metric):
-    """Scores to maximise, ``(n_batch, n_units)``, up to a per-row term that leaves the BMU.
-
-    Cosine: ``x.W / |W|`` (the ``1 / |x|`` of the cosine is the same for every
-    unit). Euclidean: ``x.W - |W|^2 / 2``, since
-    ``|x - W|^2 = |x|^2 - 2 (x.W - |W|^2 / 2)``. One matmul; the unit norms scale
-    whichever is smaller, the weights or the scores.
-    """
-    norms = torch.linalg.vector_norm(weights, dim=1)
-    if metric == "euclidean":  # the bias added inside the matmul
-        return torch.addmm(norms.square_().mul_(-0.5), batch, weights.T)
-    norms.clamp_min_(_NORM_EPS)
-    if len(batch) > weights.shape[1]:
-        return batch @ (weights / norms.unsqueeze(1)).T
-    return (batch @ weights.T).div_(norms)
-
-
-def _row_norms(batch):
-    """``|x|`` of each row, ``(n, 1)``."""
-    return torch.linalg.vector_norm(batch, dim=1, keepdim=True)
-
-
-def _distance_from_similarity(similarity, norms, metric):
-    """Turn :func:`_unit_similarity` scores into cosine or squared distances, in place.
-
-    ``norms`` holds the rows' ``|x|`` as ``(n, 1)`` (:func:`_row_norms`).
-    """
-    if metric == "cosine":  # 1 - x.W / (|x| |W|)
-        return similarity.div_(norms.clamp_min(_NORM_EPS)).neg_().add_(1.0)
-    # |x|^2 - 2 (x.W - |W|^2 / 2)
-    return similarity.mul_(-2.0).add_(norms.square()).clamp_min_(0.0)
-
-
-def _unit_scores(batch, weights, metric):
-    """Scores to minimise, ``(n_batch, n_units)``: cosine distance or squared distance."""
-    similarity = _unit_similarity(batch, weights, metric)
-    return _distance_from_similarity(similarity, _row_norms(batch), metric)
-
-
-def _neighbourhood(grid_sq_rows, sigma):
-    """``exp(-D^2 / (2 sigma^2 + eps))`` of eq. 1, with influences below ``exp(-50)`` exactly 0.
-
-    Float32 exponentials under ~1e-38 are subnormal numbers, and every later
-    operation on them runs 10-100x slower on x86 CPUs (measured: a 20 x 20 map's
-    training slowed 3x once sigma fell below 1). ``exp(-50)`` ~ 2e-22 is far below
-    anything that moves a float32 weight.
-    """
-    exponent = grid_sq_rows.mul(-1.0 / (2.0 * sigma * sigma + NEIGHBOURHOOD_EPS))
-    return torch.nn.functional.threshold_(exponent, _MIN_EXPONENT, -math.inf).exp_()
-
-
-def som_minibatch_step(weights, batch, grid_sq, sigma, learning_rate, metric):
-    """One mini-batch update of eq. 1, in place.
-
-    For every sample ``b`` with BMU ``u_b`` and every unit ``v``,
-    ``h_bv = exp(-D(u_b, v)^2 / (2 sigma^2 + eps))`` and the batch moves the
-    weights by the mean of the neighbourhood-weighted steps:
-    ``W_v += learning_rate * mean_b h_bv (x_b - W_v)``
-    ``= (1 - rate sum_b h_bv) W_v + rate sum_b h_bv x_b``, ``rate = learning_rate / B``.
-
-    Returns
-    -------
-    bmus : tensor of shape (n_batch,)
-        The batch's best matching units, before the update.
-    similarity : tensor of shape (n_batch,)
-        Their :func:`_unit_similarity` scores, from which the caller computes the
-        batch's distances when it needs them (the training loss).
-    """
-    similarity, bmus = _unit_similarity(batch, weights, metric).max(dim=1)
-    influence = _neighbourhood(grid_sq.index_select(0, bmus), sigma)  # (n_batch, n_units)
-    rate = learning_rate / len(batch)
-    ones = influence.new_ones(len(batch))
-    # 1 - rate sum_b h_bv, as one matrix-vector product
-    retained = torch.addmv(weights.new_ones(len(weights)), influence.T, ones, alpha=-rate)
-    retained = retained.unsqueeze_(1)
-    # Scale in place, then add rate * influence^T @ batch inside the matmul: no temporary W.
-    weights.mul_(retained).addmm_(influence.T, batch, alpha=rate)
-    return bmus, similarity
 
 
 class SOMProbe(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -459,22 +369,16 @@ default="random"
         total = self.n_epochs * math.ceil(len(data) / self.batch_size)
         order = torch.from_numpy(self._shuffle_rng.permutation(len(data))).to(data.device)
         shuffled = data[order]  # one gather per epoch; the batches are then views
-        similarities = []
-        for start in range(0, len(data), self.batch_size):
-            factor = decay_factor(self.n_steps_, total, self.decay)
-            self.sigma_ = self.sigma * factor
-            self.learning_rate_ = self.learning_rate * factor
-            _, similarity = som_minibatch_step(
-                weights,
-                shuffled[start : start + self.batch_size],
-                grid_sq,
-                self.sigma_,
-                self.learning_rate_,
-                self.metric,
-            )
-            similarities.append(similarity)
-            self.n_steps_ += 1
-        return self._mean_distance(torch.cat(similarities).unsqueeze(1), norms[order])
+        n_batches = math.ceil(len(data) / self.batch_size)
+        steps = np.arange(self.n_steps_, self.n_steps_ + n_batches)
+        factors = decay_factor(steps, total, self.decay)
+        sigmas, learning_rates = self.sigma * factors, self.learning_rate * factors
+        similarity = minibatch_epoch(
+            weights, shuffled, grid_sq, sigmas, learning_rates, self.batch_size, self.metric
+        )
+        self.sigma_, self.learning_rate_ = float(sigmas[-1]), float(learning_rates[-1])
+        self.n_steps_ += n_batches
+        return self._mean_distance(similarity.unsqueeze(1), norms[order])
 
     def _batch_epoch(self, data, norms, weights, grid_sq):
         """Kohonen's batch map, ``W = (H^T X) / (H^T 1)``; returns the mean distance to the BMUs.
