@@ -32,7 +32,10 @@ samples with each library's own vectorised distance computation.
     python benchmarks/bench_som.py [--samples 10000] [--features 512] [--epochs 5]
 
 Each group prints SOMProbe's speed-up over every anchor (fit time ratio).
-SOMProbe's and fastersom's fits are timed 3 times and the fastest kept.
+SOMProbe's and fastersom's fits are timed 3 times and the fastest kept. Since a
+map's final error depends on its random start and shuffles, the mini-batch group
+ends with SOMProbe's cosine QE over ``random_state`` 0-4 (``--qe-seeds``), the
+spread against which the anchors' single-run errors compare.
 """
 
 from __future__ import annotations
@@ -101,6 +104,24 @@ def bench_somprobe(X, epochs, algorithm="minibatch"):
     seconds, _ = timed(lambda: som.fit(X), REPEATS)
     search, _ = timed(lambda: som.predict(X))
     return seconds, cosine_qe(X, som.weights_), search
+
+
+def somprobe_qe_spread(X, epochs, seeds):
+    """SOMProbe's mini-batch cosine QE for each random_state in ``range(seeds)``."""
+    errors = []
+    for seed in range(seeds):
+        som = SOMProbe(
+            ROWS,
+            COLS,
+            sigma=SIGMA,
+            learning_rate=ALPHA,
+            n_epochs=epochs,
+            batch_size=BATCH,
+            device="cpu",
+            random_state=seed,
+        ).fit(X)
+        errors.append(cosine_qe(X, som.weights_))
+    return np.array(errors)
 
 
 def _cosine_metric(x, centroids):
@@ -244,7 +265,15 @@ def main():
     parser.add_argument("--features", type=int, default=512)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--minisom-epochs", type=int, default=5)
-    parser.add_argument("--skip", nargs="*", default=[], help="libraries to leave out")
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        help="runs to leave out, by the start of their name: minisom, quicksom, quicksom-fit",
+    )
+    parser.add_argument(
+        "--qe-seeds", type=int, default=5, help="SOMProbe fits whose QE spread is shown"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     X = vector_codes(args.samples, args.features)
@@ -262,13 +291,19 @@ def main():
         ("SOMProbe batch (torus)", lambda X, e: bench_somprobe(X, e, "batch"), args.epochs),
         ("fastersom batch (planar)", bench_fastersom, args.epochs),
     ]
-    skip = {name.lower() for name in args.skip}
+    skip = [name.lower() for name in args.skip]
 
-    def kept(runs):
-        return [run for run in runs if run[0].split()[0].lower() not in skip]
+    def kept(runs):  # "quicksom" leaves out both QuickSOM runs, "quicksom-fit" only its fit
+        return [run for run in runs if not run[0].lower().replace(" ", "-").startswith(tuple(skip))]
 
     with threadpool_limits(1):
         _run_group("mini-batch rule (eq. 1), exp decay", kept(minibatch), X)
+        if args.qe_seeds > 0:
+            errors = somprobe_qe_spread(X, args.epochs, args.qe_seeds)
+            print(
+                f"SOMProbe minibatch cosine QE over random_state 0-{args.qe_seeds - 1}: "
+                f"{errors.min():.4f}-{errors.max():.4f} (mean {errors.mean():.4f})"
+            )
         _run_group("Kohonen's batch map, sigma 10 -> 1", kept(batch), X)
 
 
