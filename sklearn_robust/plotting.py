@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import numpy as np
@@ -21,12 +22,19 @@ _MIN_ALPHA = 0.15  # a point at chance confidence stays visible
 
 
 def _pyplot():
+    """``matplotlib.pyplot``, with the font lookup's fallback messages silenced.
+
+    Mathtext labels make matplotlib look for fonts a minimal install lacks; it
+    falls back to DejaVu Sans, and each lookup's message would fill the console
+    wherever logging is configured.
+    """
     try:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise ImportError(
             "matplotlib is needed for plots (a dependency of this package): pip install matplotlib"
         ) from exc
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     return plt
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import html
 import json
-import logging
 import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .plotting import _pyplot
 
 __all__ = ["write_report"]
 
@@ -37,9 +38,6 @@ def write_report(comparison, out_dir) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
-    # Mathtext labels make matplotlib look for fonts a minimal install lacks; it
-    # falls back to DejaVu Sans, and each lookup's message would fill the console.
-    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
@@ -71,7 +69,7 @@ def _move_into_place(staging, out_dir):
 # -------------------------------------------------------------------------- figures
 def _figures(comparison, folder):
     """Draw every figure into ``folder``; returns (title, file, reading) per section."""
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     sections = []
     for title, draw, read in _SECTIONS:
