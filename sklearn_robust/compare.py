@@ -6,12 +6,13 @@ accuracy, relative-accuracy curves and critical distances under random noise,
 FGSM and PGD, the hidden layer's covariance spectrum and power-law exponent (on
 the data and on white noise), the decision landscape and hidden-Jacobian norm on
 one random plane, and per-class certified radii of the smoothed classifier. Two
-probes of the representations follow: self-organizing maps of the input and of
-each hidden layer, with the class spread ``D_class`` and the shift of the best
-matching units under PGD against noise of the same norm (Lee and Vijayan,
-figures 6 and 11), and per-class Dirichlet-process Gaussian mixtures of the
-hidden layer, whose held-out log density and KL complexity are set against the
-classes' certified radii (Jamroz and Kurdziel). The results are tidy tables;
+probes of the representations follow, in :mod:`sklearn_robust.compare_probes`:
+self-organizing maps of the input and of each hidden layer, with the class
+spread ``D_class`` and the shift of the best matching units under PGD against
+noise of the same norm (Lee and Vijayan, figures 6 and 11), and per-class
+Dirichlet-process Gaussian mixtures of the hidden layer, whose held-out log
+density and KL complexity are set against the classes' certified radii (Jamroz
+and Kurdziel). The results are tidy tables;
 :mod:`sklearn_robust.report` turns them into a report.
 
 The models are independent: ``run_comparison(config, n_jobs=k)`` measures them
@@ -37,7 +38,7 @@ from sklearn.preprocessing import StandardScaler
 
 from . import datasets
 from .bridge import as_torch
-from .dpgmm import DPGMMClassDensity
+from .compare_probes import SOM_SIZE, measure_densities, measure_som, som_probe
 from .hebbian import KHEncoder
 from .nn import (
     IsometryPenalty,
@@ -53,8 +54,6 @@ from .robustness import (
     critical_distance,
     decision_landscape,
     jacobian_norm_map,
-    pgd,
-    random_noise,
 )
 from .som import SOMProbe
 from .spectrum import PowerLawSpectrum
@@ -238,10 +237,10 @@ def run_comparison(config, progress=print, *, n_jobs=1, client=None) -> Comparis
     picked = rng.choice(len(X_test), size=min(config.eval_size, len(X_test)), replace=False)
     split = _Split(X_train, X_test, y_train, y_test, X_test[picked], y_test[picked], clip)
     progress(
-        f"SOM probe of the input: {_SOM_SIZE}x{_SOM_SIZE} map on {len(X_train):,} training examples"
+        f"SOM probe of the input: {SOM_SIZE}x{SOM_SIZE} map on {len(X_train):,} training examples"
     )
     with _one_thread():
-        split.input_probe = _som_probe(config).fit(X_train)
+        split.input_probe = som_probe(config).fit(X_train)
         input_spread = split.input_probe.class_spread(X_train, y_train)
     split.input_spread = float(np.mean(list(input_spread.values())))
     measured = _measure_all(config, split, progress, n_jobs, client)
@@ -389,10 +388,10 @@ def _measure(name, index, n_models, split, config, progress):
     certified = _certified(name, model, X_eval, y_eval, config)
     rows.append((name, "certified_accuracy_r0.25", _certified_accuracy(certified)))
     progress(f"{tag}: SOM probes of the input and the hidden layer, PGD against noise")
-    som, som_rows = _som(name, model, hidden, split, config)
+    som, som_rows = measure_som(name, model, hidden, split, config)
     rows += som_rows
     progress(f"{tag}: DP-GMM densities of the hidden layer's classes")
-    densities, density_rows = _densities(name, hidden, split, certified, config)
+    densities, density_rows = measure_densities(name, hidden, split, certified, config)
     rows += density_rows
     return {
         "name": name,
@@ -496,126 +495,3 @@ def _certified(name, model, X, y, config):
 
 def _certified_accuracy(certified):
     return float(np.mean(certified["certified"] & (certified["radius"] >= _RADIUS)))
-
-
-# ---------------------------------------------------------------- SOM probes
-_SOM_SIZE = 10  # a 10 x 10 toroidal map, as examples/som_digits.py
-_SOM_SIGMA = 3.0
-_SOM_K = 10  # best matching units compared per example (the paper's figure 11)
-_SOM_EPS = 1.0  # L2 radius of PGD for the BMU shift, in pixels of [0, 1]
-
-
-def _som_probe(config):
-    return SOMProbe(
-        _SOM_SIZE,
-        _SOM_SIZE,
-        metric="cosine",
-        topology="toroidal",
-        sigma=_SOM_SIGMA,
-        n_epochs=4 if config.quick else 10,
-        device=config.device,
-        random_state=config.random_state,
-    )
-
-
-def _som_eps(X, clip):
-    """PGD's L2 radius: 1 for pixels in [0, 1], else a fifth of the median example norm."""
-    if clip is not None:
-        return _SOM_EPS
-    return 0.2 * float(np.median(np.linalg.norm(X, axis=1)))
-
-
-def _som(name, model, through_hidden, split, config):
-    """SOM probes of the input (shared) and of the hidden layer (Lee and Vijayan).
-
-    The hidden layer's map is fitted on the training examples' codes; ``D_class``
-    is measured on the training data. The evaluated examples are perturbed by
-    L2 PGD against this model and by random noise of each example's PGD
-    perturbation norm (not clipped, so the norms match exactly), and the shift
-    of the top-``_SOM_K`` BMUs is measured on both maps.
-    """
-    X_eval, y_eval = split.X_eval, split.y_eval
-    hidden_train = through_hidden(split.X_train)
-    probe = _som_probe(config).fit(hidden_train)
-    spread = probe.class_spread(hidden_train, split.y_train)
-    X_pgd = pgd(
-        model,
-        X_eval,
-        y_eval,
-        eps=_som_eps(X_eval, split.clip),
-        norm="l2",
-        clip=split.clip,
-        random_state=config.random_state,
-    )
-    norms = np.linalg.norm(X_pgd - X_eval, axis=1)
-    X_noise = random_noise(model, X_eval, eps=norms, random_state=config.random_state)
-    clean = through_hidden(X_eval)
-    shifts = {
-        "PGD, input": split.input_probe.bmu_shift(X_eval, X_pgd, k=_SOM_K),
-        "noise, input": split.input_probe.bmu_shift(X_eval, X_noise, k=_SOM_K),
-        "PGD, hidden": probe.bmu_shift(clean, through_hidden(X_pgd), k=_SOM_K),
-        "noise, hidden": probe.bmu_shift(clean, through_hidden(X_noise), k=_SOM_K),
-    }
-    rows = [
-        (name, "som_class_spread_input", split.input_spread),
-        (name, "som_class_spread_hidden", float(np.mean(list(spread.values())))),
-        (name, "som_pgd_l2_norm", float(norms.mean())),
-        (name, "som_pgd_accuracy", float(model.score(X_pgd, y_eval))),
-    ]
-    for key, shift in shifts.items():
-        attack, layer = key.split(", ")
-        rows.append((name, f"som_bmu_shift_{attack.lower()}_{layer}", float(shift.mean())))
-    return {"spread": spread, "shifts": shifts}, rows
-
-
-# ------------------------------------------------------------ DP-GMM densities
-_DPGMM_COMPONENTS = 16  # PCA dimensions (the authors used 16-64)
-
-
-def _densities(name, through_hidden, split, certified, config):
-    """Per class: held-out DP-GMM log density, KL complexity and mean certified radius.
-
-    One DP-GMM per class on the hidden layer of the training data (Jamroz and
-    Kurdziel); the log density is the mean over the class's test rows, the KL
-    is to the class's max-entropy (diagonal) Gaussian. The rows: the means over
-    classes, and the Spearman correlations across classes of the log density
-    and of the KL with the mean certified radius (left out where undefined,
-    e.g. when every radius is 0).
-    """
-    from scipy.stats import spearmanr
-
-    n_iter, burn_in = (40, 30) if config.quick else (100, 80)
-    hidden_train = through_hidden(split.X_train)
-    density = DPGMMClassDensity(
-        n_components=min(_DPGMM_COMPONENTS, hidden_train.shape[1]),
-        n_iter=n_iter,
-        burn_in=burn_in,
-        device=config.device,
-        random_state=config.random_state,
-    ).fit(hidden_train, split.y_train)
-    log_density = density.log_density(through_hidden(split.X_test), split.y_test)
-    per_row = pd.Series(log_density).groupby(np.asarray(split.y_test)).mean()
-    radius = certified.groupby("class").radius.mean()
-    classes = list(density.classes_)
-    table = pd.DataFrame(
-        {
-            "model": name,
-            "class": classes,
-            "log_density": per_row.reindex(classes).to_numpy(),
-            "kl": density.kl_to_max_entropy("diagonal"),
-            "n_clusters": density.n_clusters_,
-            "radius": radius.reindex(classes).to_numpy(),
-        }
-    )
-    rows = [
-        (name, "dpgmm_log_density_mean", float(table.log_density.mean())),
-        (name, "dpgmm_kl_mean", float(table.kl.mean())),
-        (name, "dpgmm_n_clusters_mean", float(table.n_clusters.mean())),
-    ]
-    known = table.dropna()
-    for column in ("log_density", "kl"):
-        if len(known) >= 3 and known[column].nunique() > 1 and known.radius.nunique() > 1:
-            rho = float(spearmanr(known[column], known.radius).statistic)
-            if np.isfinite(rho):
-                rows.append((name, f"dpgmm_{column}_radius_spearman", rho))
-    return table, rows

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from sklearn_robust import compare, report
+from sklearn_robust import compare, compare_probes, report
 from sklearn_robust.compare import ComparisonConfig, ComparisonResults
 
 
@@ -33,7 +33,9 @@ def _identity(X):
 
 def test_densities_per_class_and_correlations():
     config = ComparisonConfig(quick=True)
-    table, rows = compare._densities("m", _identity, _split(), _certified([0.1, 0.5, 0.3]), config)
+    table, rows = compare_probes.measure_densities(
+        "m", _identity, _split(), _certified([0.1, 0.5, 0.3]), config
+    )
     assert list(table["class"]) == [0, 1, 2]
     np.testing.assert_allclose(table.radius, [0.1, 0.5, 0.3])
     assert np.all(np.isfinite(table[["log_density", "kl"]])) and (table.kl >= 0).all()
@@ -45,7 +47,9 @@ def test_densities_per_class_and_correlations():
 
 def test_undefined_correlations_are_left_out():
     config = ComparisonConfig(quick=True)
-    _, rows = compare._densities("m", _identity, _split(), _certified([0.0, 0.0, 0.0]), config)
+    _, rows = compare_probes.measure_densities(
+        "m", _identity, _split(), _certified([0.0, 0.0, 0.0]), config
+    )
     measures = {measure for _, measure, _ in rows}
     assert "dpgmm_log_density_mean" in measures
     assert not any(m.endswith("_spearman") for m in measures)
