@@ -366,12 +366,11 @@ default="random"
 
     def _minibatch_epoch(self, data, norms, weights, grid_sq):
         """One shuffled pass of eq. 1 in mini-batches; returns the mean distance to the BMUs."""
-        total = self.n_epochs * math.ceil(len(data) / self.batch_size)
         order = torch.from_numpy(self._shuffle_rng.permutation(len(data))).to(data.device)
         shuffled = data[order]  # one gather per epoch; the batches are then views
         n_batches = math.ceil(len(data) / self.batch_size)
         steps = np.arange(self.n_steps_, self.n_steps_ + n_batches)
-        factors = decay_factor(steps, total, self.decay)
+        factors = decay_factor(steps, self.n_epochs * n_batches, self.decay)
         sigmas, learning_rates = self.sigma * factors, self.learning_rate * factors
         similarity = minibatch_epoch(
             weights, shuffled, grid_sq, sigmas, learning_rates, self.batch_size, self.metric
