@@ -89,8 +89,8 @@ def timed(run, repeats=1):
 REPEATS = 3
 
 
-def bench_somprobe(X, epochs, algorithm="minibatch"):
-    som = SOMProbe(
+def _somprobe(epochs, algorithm="minibatch", random_state=0):
+    return SOMProbe(
         ROWS,
         COLS,
         sigma=SIGMA,
@@ -99,8 +99,12 @@ def bench_somprobe(X, epochs, algorithm="minibatch"):
         batch_size=BATCH,
         algorithm=algorithm,
         device="cpu",
-        random_state=0,
+        random_state=random_state,
     )
+
+
+def bench_somprobe(X, epochs, algorithm="minibatch"):
+    som = _somprobe(epochs, algorithm)
     seconds, _ = timed(lambda: som.fit(X), REPEATS)
     search, _ = timed(lambda: som.predict(X))
     return seconds, cosine_qe(X, som.weights_), search
@@ -108,20 +112,8 @@ def bench_somprobe(X, epochs, algorithm="minibatch"):
 
 def somprobe_qe_spread(X, epochs, seeds):
     """SOMProbe's mini-batch cosine QE for each random_state in ``range(seeds)``."""
-    errors = []
-    for seed in range(seeds):
-        som = SOMProbe(
-            ROWS,
-            COLS,
-            sigma=SIGMA,
-            learning_rate=ALPHA,
-            n_epochs=epochs,
-            batch_size=BATCH,
-            device="cpu",
-            random_state=seed,
-        ).fit(X)
-        errors.append(cosine_qe(X, som.weights_))
-    return np.array(errors)
+    fits = (_somprobe(epochs, random_state=seed).fit(X) for seed in range(seeds))
+    return np.array([cosine_qe(X, som.weights_) for som in fits])
 
 
 def _cosine_metric(x, centroids):
