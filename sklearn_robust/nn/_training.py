@@ -13,13 +13,46 @@ from skorch.utils import to_tensor
 from .modules import split_output
 from .penalties import PenaltyBatch
 
-__all__ = ["PenalizedNet", "PenaltyEpochHook", "forward_batches", "seeded", "skorch_device"]
+__all__ = [
+    "InterruptibleNet",
+    "PenalizedNet",
+    "PenaltyEpochHook",
+    "forward_batches",
+    "seeded",
+    "skorch_device",
+]
 
 # Rows per forward pass outside training: bounds memory for large X.
 PREDICT_BATCH = 4096
 
 
-class PenalizedNet(NeuralNet):
+class InterruptibleNet(NeuralNet):
+    """A skorch ``NeuralNet`` that lets Ctrl-C stop ``fit``.
+
+    skorch catches ``KeyboardInterrupt`` in ``partial_fit`` and returns normally,
+    so an interrupted fit would look complete while the module is half-trained.
+    Here skorch's own handling (``on_train_end``) still runs, and then the
+    interrupt is raised again.
+    """
+
+    def fit_loop(self, X, y=None, **fit_params):
+        self._interrupt = None
+        try:
+            return super().fit_loop(X, y, **fit_params)
+        except KeyboardInterrupt as exc:
+            self._interrupt = exc
+            raise
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        self._interrupt = None
+        super().partial_fit(X, y, classes, **fit_params)
+        interrupt, self._interrupt = self._interrupt, None
+        if interrupt is not None:
+            raise interrupt
+        return self
+
+
+class PenalizedNet(InterruptibleNet):
     """A skorch ``NeuralNet`` whose loss is cross-entropy on the logits plus a penalty.
 
     The module returns logits or ``(logits, hidden)``. During training the

@@ -12,11 +12,10 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch import NeuralNet
 from skorch.utils import to_tensor as skorch_to_tensor
 
 from .._torch import resolve_device, seed_from, to_numpy, to_tensor
-from ._training import seeded, skorch_device
+from ._training import InterruptibleNet, seeded, skorch_device
 from .modules import ACTIVATIONS
 from .penalties import IsometryPenalty, PenaltyBatch
 
@@ -80,7 +79,7 @@ class _ChainedLevels(torch.nn.Module):
         return x if self.hidden else self.stacked.heads[-1](x)
 
 
-class _StackedLILNet(NeuralNet):
+class _StackedLILNet(InterruptibleNet):
     """skorch net whose loss sums, over levels, cross-entropy and the isometry term."""
 
     def __init__(self, *args, isometry=None, **kwargs):
