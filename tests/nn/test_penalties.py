@@ -10,6 +10,7 @@ from sklearn_robust.nn import (
     MLP,
     IsometryPenalty,
     JacobianPenalty,
+    L2Penalty,
     PenaltyBatch,
     SpectralPenalty,
 )
@@ -119,6 +120,41 @@ def test_invalid_parameters_raise(penalty):
 )
 def test_valid_edge_parameters(penalty):
     penalty.validate()
+
+
+@pytest.mark.parametrize(
+    "penalty",
+    [
+        L2Penalty(strength=-1),
+        JacobianPenalty(n_proj=0),
+        SpectralPenalty(alpha=-1.0),
+        IsometryPenalty(scope="pairs"),
+    ],
+    ids=repr,
+)
+def test_calling_a_penalty_validates_it(penalty):
+    # Called directly, outside the classifier, a negative strength would return a
+    # negative penalty.
+    batch = make_batch(MLP(4, 3, hidden_sizes=(5,)), torch.randn(6, 4), input_grad=True)
+    with pytest.raises(ValueError, match=f"parameter of {type(penalty).__name__}"):
+        penalty(batch)
+
+
+def test_a_penalty_validates_once_per_parameter_set(monkeypatch):
+    penalty = L2Penalty(strength=0.5)
+    batch = make_batch(MLP(4, 3, hidden_sizes=(5,)), torch.randn(6, 4))
+    calls = []
+    original = L2Penalty.validate
+    monkeypatch.setattr(L2Penalty, "validate", lambda self: calls.append(1) or original(self))
+    for _ in range(3):
+        penalty(batch)
+    assert len(calls) == 1
+    penalty.set_params(strength=0.25)
+    penalty(batch)
+    assert len(calls) == 2
+    penalty.strength = -1.0
+    with pytest.raises(ValueError, match="strength"):
+        penalty(batch)
 
 
 @pytest.mark.parametrize("cls", NEW_PENALTIES)
