@@ -206,6 +206,10 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         self._set_routed(kwargs)
 
     # ------------------------------------------------------------------ fitting
+    def __sklearn_is_fitted__(self):
+        # The trained module is set last: a fit that stopped (Ctrl-C, an error) left none.
+        return hasattr(self, "module_")
+
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Train the module on (X, y).
@@ -221,6 +225,7 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         -------
         self : RobustNetClassifier
         """
+        self.__dict__.pop("module_", None)  # a new fit drops the old model, even if it stops
         self._check_routed()
         X, y = validate_data(self, X, y, dtype=[np.float32, np.float64], y_numeric=False)
         check_classification_targets(y)

@@ -193,6 +193,10 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    def __sklearn_is_fitted__(self):
+        # The trained module is set last: a fit that stopped (Ctrl-C, an error) left none.
+        return hasattr(self, "module_")
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train one block per label column of ``y``.
@@ -212,6 +216,7 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 "batch_size must be -1 or positive and hidden_sizes positive widths; got "
                 f"batch_size={self.batch_size}, hidden_sizes={self.hidden_sizes!r}."
             )
+        self.__dict__.pop("module_", None)  # a new fit drops the old model, even if it stops
         X, y = validate_data(
             self, X, y, multi_output=True, dtype=[np.float32, np.float64], y_numeric=False
         )
