@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -124,14 +123,6 @@ def _connect(address, timeout):
         logger.setLevel(level)
 
 
-def _check_writable(out):
-    parent = Path(out).resolve().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise ValueError(f"cannot write the report to {out}: {parent} is not a writable folder")
-
-
 def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -139,7 +130,9 @@ def main(argv=None) -> int:
     try:
         config = _config(args)
         n_jobs = _n_jobs(args)
-        _check_writable(args.out)
+        from .report import check_report_folder
+
+        check_report_folder(args.out)
         import matplotlib  # noqa: F401 - the report's figures need it; fail before any work
 
         if args.scheduler is not None:
@@ -162,6 +155,9 @@ def main(argv=None) -> int:
     except (OSError, ValueError) as exc:
         print(f"sklearn-robust: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"sklearn-robust: interrupted; {args.out} is left as it was", file=sys.stderr)
+        return 130
     finally:
         if client is not None:
             client.close()

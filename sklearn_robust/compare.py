@@ -27,6 +27,7 @@ import sys
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from . import datasets
+from ._torch import resolve_device
 from .bridge import as_torch
 from .compare_probes import SOM_SIZE, measure_densities, measure_som, som_probe
 from .hebbian import KHEncoder
@@ -106,6 +108,13 @@ class ComparisonConfig:
                 raise ValueError(f"unknown model(s) {unknown}; choose from {known}.")
         if self.n_eval is not None and self.n_eval < 10:
             raise ValueError(f"n_eval must be at least 10; got {self.n_eval}.")
+        if self.dataset == "csv" and self.data_path is None:
+            raise ValueError("dataset='csv' needs data_path, the CSV file.")
+        resolve_device(self.device)  # an unknown name, or CUDA where there is none
+        if not (isinstance(self.random_state, Integral) and 0 <= self.random_state < 2**32):
+            raise ValueError(
+                f"random_state must be an integer in [0, 2**32 - 1]; got {self.random_state!r}."
+            )
 
     @property
     def eval_size(self):

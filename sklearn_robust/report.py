@@ -9,26 +9,122 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import shutil
+import signal
 import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from .plotting import _pyplot
 
-__all__ = ["write_report"]
+__all__ = ["check_report_folder", "write_report"]
+
+
+# results.json names its writer and every file of the report, so that a later run
+# can tell its own report (which it may replace) from a folder of the user's.
+GENERATOR = "sklearn_robust compare"
+
+
+def check_report_folder(out_dir) -> Path:
+    """The report's folder, if writing the report there loses nothing of the user's.
+
+    The folder may be absent, empty, or a report this command wrote (its
+    ``results.json`` names this command and lists every file in the folder).
+    Anything else is refused, and a file is never replaced.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+
+    Returns
+    -------
+    Path
+        The folder as an absolute path (a link is refused, not followed).
+
+    Raises
+    ------
+    ValueError
+        One line that names the folder and why it is refused.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from sklearn_robust.report import check_report_folder
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> check_report_folder(folder / "report") == folder / "report"
+    True
+    >>> (folder / "notes.txt").write_text("mine")
+    4
+    >>> check_report_folder(folder)
+    Traceback (most recent call last):
+    ...
+    ValueError: ... holds files this command did not write; ...
+    """
+    path = Path(out_dir).absolute()
+    if path.is_symlink():
+        raise ValueError(f"report folder {out_dir} is a link; give the folder itself")
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"report folder {out_dir} is a file; a report never replaces a file")
+    here = Path.cwd().resolve()
+    if path.exists() and (path.resolve() == here or path.resolve() in here.parents):
+        raise ValueError(
+            f"report folder {out_dir} is the current folder or holds it; give another folder"
+        )
+    if path.is_dir() and any(path.iterdir()) and not _is_report(path):
+        raise ValueError(
+            f"report folder {out_dir} holds files this command did not write; it is left as it is: "
+            "give a new or empty folder, or a report this command wrote"
+        )
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ValueError(f"cannot write the report to {out_dir}: {parent} is not a writable folder")
+    return path
+
+
+def _report_files(folder):
+    """The files a report folder lists in its results.json, or None if it is not a report."""
+    try:
+        saved = json.loads((folder / "results.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("generator") != GENERATOR:
+        return None
+    files = saved.get("files")
+    return set(files) if isinstance(files, list) else None
+
+
+def _is_report(folder):
+    """Whether every entry of ``folder`` is a plain file its results.json lists."""
+    files = _report_files(folder)
+    if files is None:
+        return False
+    return all(
+        entry.name in files and entry.is_file() and not entry.is_symlink()
+        for entry in folder.iterdir()
+    )
 
 
 def write_report(comparison, out_dir) -> Path:
     """Write ``index.html``, the PNG figures, ``results.csv`` and ``results.json``.
+
+    The report is written into a hidden folder beside ``out_dir`` and moved into
+    place when complete, so an interrupted run leaves nothing half-written and the
+    previous report as it was.
 
     Parameters
     ----------
     comparison : ComparisonResults
         From :func:`sklearn_robust.compare.run_comparison`.
     out_dir : str or Path
-        The report folder; replaced if it exists.
+        The report folder: absent, empty, or a report this function wrote, which
+        is replaced (see :func:`check_report_folder`; anything else is refused).
 
     Returns
     -------
@@ -38,17 +134,19 @@ def write_report(comparison, out_dir) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
-    out_dir = Path(out_dir).resolve()
+    out_dir = check_report_folder(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
         sections = _figures(comparison, staging)
         comparison.results.to_csv(staging / "results.csv", index=False)
-        (staging / "results.json").write_text(
-            json.dumps(_json(comparison), indent=2, default=_plain)
-        )
         (staging / "index.html").write_text(_html(comparison, sections))
-        _move_into_place(staging, out_dir)
+        files = sorted({entry.name for entry in staging.iterdir()} | {"results.json"})
+        (staging / "results.json").write_text(
+            json.dumps(_json(comparison, files), indent=2, default=_plain)
+        )
+        with _interrupts_deferred():  # never half-way between the old report and the new
+            _move_into_place(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -56,14 +154,38 @@ def write_report(comparison, out_dir) -> Path:
 
 
 def _move_into_place(staging, out_dir):
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-old-", dir=out_dir.parent))
+    """Replace ``out_dir`` (absent, empty or an earlier report) by ``staging``."""
+    check_report_folder(out_dir)  # again: the user may have added a file during the run
+    if not out_dir.exists():
+        staging.rename(out_dir)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-old-", dir=out_dir.parent))
+    old.rmdir()
+    out_dir.rename(old)
+    staging.rename(out_dir)
+    # Delete only the files the old report lists; rmdir fails rather than lose anything else.
+    for name in _report_files(old) or ():
+        (old / name).unlink(missing_ok=True)
+    try:
         old.rmdir()
-        out_dir.rename(old)
-        staging.rename(out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        staging.rename(out_dir)
+    except OSError:
+        pass  # something unexpected appeared in it: left, under its hidden name
+
+
+@contextmanager
+def _interrupts_deferred():
+    """Hold Ctrl-C until the block is done (main thread only), then raise it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda *_: received.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 # -------------------------------------------------------------------------- figures
@@ -449,11 +571,13 @@ _SECTIONS = (
 
 
 # ----------------------------------------------------------------------------- text
-def _json(comparison):
+def _json(comparison, files):
     config = {
         k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(comparison.config).items()
     }
     return {
+        "generator": GENERATOR,
+        "files": files,
         "data": comparison.data_description,
         "config": config,
         "results": comparison.results.to_dict(orient="records"),

@@ -2,8 +2,11 @@
 
 import json
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from html.parser import HTMLParser
 
 import numpy as np
@@ -172,12 +175,16 @@ def test_unreachable_scheduler_fails_with_one_line(tmp_path, capsys, monkeypatch
     assert list(tmp_path.iterdir()) == []  # no report, not even a staging folder
 
 
-def test_same_random_state_same_numbers(quick_report, tmp_path):
+def test_same_random_state_same_numbers_replacing_an_earlier_report(quick_report, tmp_path):
     report, _ = quick_report
+    shutil.copytree(report, tmp_path / "again")  # a report this command wrote: replaced
     again = run_compare(
         "--quick", "--models", "backprop", "--attacks", "pgd", "--out", "again", cwd=tmp_path
     )
     assert again.returncode == 0, again.stderr[-2000:]
+    listed = json.loads((tmp_path / "again" / "results.json").read_text())["files"]
+    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == listed
+    assert [p.name for p in tmp_path.iterdir()] == ["again"]  # no staging or old folder left
     first = pd.read_csv(report / "results.csv").set_index(["model", "measure"])
     second = pd.read_csv(tmp_path / "again" / "results.csv").set_index(["model", "measure"])
     shared = second.index.intersection(first.index)
@@ -206,6 +213,75 @@ def test_bad_options_fail_with_one_clear_line(args, message, tmp_path, capsys, m
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and re.search(message, error)
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def _snapshot(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "setup, out, message",
+    [
+        (
+            lambda d: (d / "mine").mkdir() or (d / "mine" / "notes.txt").write_text("x"),
+            "mine",
+            "holds files this command did not write",
+        ),
+        (lambda d: (d / "notes.txt").write_text("x"), ".", "is the current folder"),
+        (lambda d: (d / "notes.txt").write_text("x"), "..", "is the current folder or holds it"),
+        (lambda d: (d / "some_file.csv").write_text("x"), "some_file.csv", "is a file"),
+        (lambda d: (d / "real").mkdir() or (d / "link").symlink_to(d / "real"), "link", "link"),
+    ],
+)
+def test_out_never_replaces_what_the_command_did_not_write(
+    setup, out, message, tmp_path, capsys, monkeypatch
+):
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    setup(tmp_path / "work")
+    before = _snapshot(tmp_path)
+    assert main(["compare", "--quick", "--out", out]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and message in error and out in error
+    assert _snapshot(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.rglob(".*")) == []  # nothing hidden away either
+
+
+def test_a_report_with_a_file_added_by_the_user_is_not_replaced(quick_report, tmp_path, capsys):
+    report, _ = quick_report
+    copy = shutil.copytree(report, tmp_path / "report")
+    (copy / "my_notes.txt").write_text("mine")
+    assert main(["compare", "--quick", "--out", str(copy)]) == 2
+    assert "holds files this command did not write" in capsys.readouterr().err
+    assert (copy / "my_notes.txt").read_text() == "mine"
+
+
+def test_ctrl_c_during_training_exits_130_and_keeps_the_previous_report(quick_report, tmp_path):
+    report, _ = quick_report
+    previous = shutil.copytree(report, tmp_path / "report")
+    before = _snapshot(previous)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sklearn_robust", "compare", "--quick", "--out", "report"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for line in process.stdout:  # the first model has started to train
+            if "backprop: training" in line:
+                break
+        time.sleep(1.0)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == (
+        "sklearn-robust: interrupted; report is left as it was"
+    )
+    assert _snapshot(previous) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no staging folder
 
 
 def test_unwritable_output_fails_before_any_work(tmp_path, capsys):
