@@ -26,7 +26,15 @@ from ._checks import (
     eval_mode,
 )
 
-__all__ = ["ATTACKS", "fgsm", "pgd", "prepare_attack", "random_noise"]
+__all__ = [
+    "ATTACKS",
+    "attack_keywords",
+    "check_attack_params",
+    "fgsm",
+    "pgd",
+    "prepare_attack",
+    "random_noise",
+]
 
 NORMS = ("linf", "l2")
 _TINY = 1e-12  # keeps a zero gradient or perturbation from dividing by zero
@@ -138,12 +146,7 @@ class GradientAttack(PreparedAttack):
         clip=None,
         batch_size=512,
     ):
-        if norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}; got {norm!r}.")
-        if not isinstance(n_iter, Integral) or n_iter < 1:
-            raise ValueError(f"n_iter must be a positive integer; got {n_iter!r}.")
-        if step_size is not None and (not isinstance(step_size, Real) or step_size <= 0):
-            raise ValueError(f"step_size must be None or a positive number; got {step_size!r}.")
+        # norm, n_iter and step_size were checked by prepare_attack (check_attack_params).
         if targets is None:
             raise ValueError("Gradient attacks need the true labels y.")
         self.norm, self.n_iter, self.step_size = norm, int(n_iter), step_size
@@ -300,20 +303,151 @@ def prepare_attack(attack, estimator, X, y=None, **attack_kw) -> PreparedAttack:
     Returns
     -------
     PreparedAttack
+
+    Raises
+    ------
+    ValueError
+        For an unknown attack name or a bad parameter value (see
+        :func:`check_attack_params`) and for bad X or y.
+    TypeError
+        For a keyword argument the attack does not take.
     """
+    check_attack_params(attack, **attack_kw)
     X, targets = check_inputs(estimator, X, y)
     attack_kw["clip"] = check_clip(attack_kw.get("clip"), X)
     attack_kw["batch_size"] = check_batch_size(attack_kw.get("batch_size", 512))
     if callable(attack):
         return CallableAttack(estimator, X, targets, function=attack, **attack_kw)
-    if attack not in ATTACKS:
-        raise ValueError(f"attack must be one of {sorted(ATTACKS)} or a callable; got {attack!r}.")
+    return ATTACKS[attack](estimator, X, targets, **attack_kw)
+
+
+def _check_norm(norm):
+    if not isinstance(norm, str) or norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}; got {norm!r}.")
+
+
+def _check_n_iter(n_iter):
+    if isinstance(n_iter, bool) or not isinstance(n_iter, Integral) or n_iter < 1:
+        raise ValueError(f"n_iter must be a positive integer; got {n_iter!r}.")
+
+
+def _check_step_size(step_size):
+    if step_size is not None and (
+        not isinstance(step_size, Real) or not np.isfinite(step_size) or step_size <= 0
+    ):
+        raise ValueError(f"step_size must be None or a positive finite number; got {step_size!r}.")
+
+
+def _check_random_start(random_start):
+    if not isinstance(random_start, (bool, np.bool_)):
+        raise ValueError(f"random_start must be True or False; got {random_start!r}.")
+
+
+def check_random_state_param(random_state):
+    """What :func:`sklearn.utils.check_random_state` accepts, checked without drawing from it."""
+    if random_state is None or random_state is np.random:
+        return
+    if isinstance(random_state, np.random.RandomState):
+        return
+    if isinstance(random_state, Integral) and 0 <= random_state < 2**32:
+        return
+    raise ValueError(
+        "random_state must be None, an int in [0, 2**32) or a numpy RandomState; "
+        f"got {random_state!r}."
+    )
+
+
+def _check_clip_pair(clip):
+    # The form only: that X lies in the box is checked with X, by prepare_attack.
+    check_clip(clip, np.zeros((0, 0), dtype=np.float32))
+
+
+# Checks of the keyword arguments the prepared attacks take themselves.
+_PARAMETER_CHECKS = {
+    "norm": _check_norm,
+    "n_iter": _check_n_iter,
+    "step_size": _check_step_size,
+    "random_start": _check_random_start,
+    "random_state": check_random_state_param,
+    "clip": _check_clip_pair,
+    "batch_size": check_batch_size,
+}
+# What CallableAttack takes for itself; every other keyword goes to the callable.
+_CALLABLE_KEYWORDS = frozenset({"clip", "batch_size", "random_state"})
+
+
+def attack_keywords(attack):
+    """The keyword arguments :func:`prepare_attack` takes for ``attack``.
+
+    Parameters
+    ----------
+    attack : str or callable
+        A name of :data:`ATTACKS` (checked by the caller) or a callable attack.
+
+    Returns
+    -------
+    keywords : frozenset of str or None
+        None for a callable that takes ``**kwargs`` or whose signature cannot
+        be read: any keyword may be meant for it.
+    """
+    if not callable(attack):
+        parameters = inspect.signature(ATTACKS[attack]).parameters
+        return frozenset(name for name, p in parameters.items() if p.kind == p.KEYWORD_ONLY)
     try:
-        return ATTACKS[attack](estimator, X, targets, **attack_kw)
-    except TypeError as exc:
-        if "unexpected keyword" in str(exc):
-            raise TypeError(f"attack={attack!r} got an unexpected parameter: {exc}") from exc
-        raise
+        parameters = list(inspect.signature(attack).parameters.values())
+    except (TypeError, ValueError):  # some builtins and C callables have no signature
+        return None
+    if any(p.kind == p.VAR_KEYWORD for p in parameters):
+        return None
+    # The callable is called as attack(estimator, X, y, eps, **keywords).
+    named = [p for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    positional = sum(p.kind != p.KEYWORD_ONLY for p in named[:4])
+    return _CALLABLE_KEYWORDS | {p.name for p in named[positional:]}
+
+
+def check_attack_params(attack, **attack_kw):
+    """Check an attack and its keyword arguments, before any data is seen.
+
+    :func:`prepare_attack` starts with this check; the scorer factories call it
+    at construction, so that a bad parameter fails there rather than inside
+    ``cross_val_score`` (which would turn the error into NaN scores).
+
+    Parameters
+    ----------
+    attack : {"noise", "fgsm", "pgd"} or callable
+    **attack_kw
+        Keyword arguments of the attack (``norm``, ``n_iter``, ``step_size``,
+        ``random_start``, ``random_state``, ``clip``, ``batch_size``). Those a
+        callable attack receives itself are not checked here.
+
+    Raises
+    ------
+    ValueError
+        For an unknown attack name or a bad value.
+    TypeError
+        For a keyword argument the attack does not take; the message lists those it takes.
+
+    Examples
+    --------
+    >>> from sklearn_robust.robustness.attacks import check_attack_params
+    >>> check_attack_params("pgd", norm="l3")
+    Traceback (most recent call last):
+    ...
+    ValueError: norm must be one of ('linf', 'l2'); got 'l3'.
+    """
+    if not callable(attack) and not (isinstance(attack, str) and attack in ATTACKS):
+        raise ValueError(f"attack must be one of {sorted(ATTACKS)} or a callable; got {attack!r}.")
+    accepted = attack_keywords(attack)
+    unknown = [] if accepted is None else sorted(set(attack_kw) - accepted)
+    if unknown:
+        name = getattr(attack, "__name__", "callable") if callable(attack) else repr(attack)
+        raise TypeError(
+            f"attack={name} got unexpected keyword argument(s) {unknown}; it takes "
+            f"{sorted(accepted)}."
+        )
+    checked = _CALLABLE_KEYWORDS if callable(attack) else _PARAMETER_CHECKS.keys()
+    for key in checked & attack_kw.keys():
+        _PARAMETER_CHECKS[key](attack_kw[key])
 
 
 def _run(attack, estimator, X, y, eps, **attack_kw):

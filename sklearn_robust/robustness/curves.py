@@ -10,7 +10,7 @@ import pandas as pd
 from ._checks import check_eps
 from .attacks import prepare_attack
 
-__all__ = ["accuracy_curve", "critical_distance"]
+__all__ = ["accuracy_curve", "check_bisection_params", "critical_distance"]
 
 _GRID_START = 1e-3  # first eps of the automatic grid, as a fraction of the data's scale
 _GRID_FACTOR = 10**0.25  # four points per decade
@@ -150,11 +150,13 @@ def critical_distance(
     >>> np.round(d, 2).tolist()
     [1.0, 3.0, 1.0, 3.0]
     """
+    check_bisection_params(attack, max_eps, tol)
     prepared = prepare_attack(attack, estimator, X, y, random_state=random_state, **attack_kw)
-    max_eps = _check_max_eps(max_eps, prepared, attack, attack_kw.get("norm", "linf"))
+    if max_eps is None:
+        max_eps = _default_max_eps(prepared, attack_kw.get("norm", "linf"))
+    max_eps = float(max_eps)
     tol = max_eps / _GRID_RESOLUTION if tol is None else tol
-    if not isinstance(tol, Real) or not 0 < tol < max_eps:
-        raise ValueError(f"tol must be in (0, max_eps={max_eps}); got {tol!r}.")
+    _check_tol(tol, max_eps)
     distances = np.zeros(prepared.n_samples)
     rows = evaluated_rows(prepared, relative=True)
     fooled, norms = prepared.fooled(rows, np.full(rows.size, max_eps))
@@ -230,12 +232,48 @@ def _saturated(accuracies):
     return started_falling and max(recent) - min(recent) < _SATURATION_TOL
 
 
-def _check_max_eps(max_eps, prepared, attack, norm):
+def check_bisection_params(attack, max_eps=None, tol=None):
+    """Check :func:`critical_distance`'s ``max_eps`` and ``tol``, before any data is seen.
+
+    :func:`critical_distance` starts with this check, and
+    :func:`~sklearn_robust.robustness.critical_distance_scorer` makes it at
+    construction. With ``max_eps=None``, ``tol`` is compared with the default
+    ``max_eps`` later, once the data give it.
+
+    Raises
+    ------
+    ValueError
+        If ``max_eps`` is not a positive finite number (or None for a named
+        attack), or ``tol`` is not in ``(0, max_eps)``.
+
+    Examples
+    --------
+    >>> from sklearn_robust.robustness.curves import check_bisection_params
+    >>> check_bisection_params("pgd", max_eps=-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: max_eps must be a positive finite number; got -1.
+    """
     if max_eps is None:
         if callable(attack):
             raise ValueError("A callable attack needs max_eps.")
-        scale = _data_scale(prepared, norm)
-        return 4.0 * scale if _is_l2(prepared, norm) else scale
-    if not isinstance(max_eps, Real) or not np.isfinite(max_eps) or max_eps <= 0:
+    elif (
+        isinstance(max_eps, bool)
+        or not isinstance(max_eps, Real)
+        or not np.isfinite(max_eps)
+        or max_eps <= 0
+    ):
         raise ValueError(f"max_eps must be a positive finite number; got {max_eps!r}.")
-    return float(max_eps)
+    if tol is not None:
+        _check_tol(tol, np.inf if max_eps is None else float(max_eps))
+
+
+def _check_tol(tol, max_eps):
+    if isinstance(tol, bool) or not isinstance(tol, Real) or not 0 < tol < max_eps:
+        raise ValueError(f"tol must be in (0, max_eps={max_eps}); got {tol!r}.")
+
+
+def _default_max_eps(prepared, norm):
+    """Four times the data's L2 scale, or its L-inf scale (see critical_distance)."""
+    scale = _data_scale(prepared, norm)
+    return 4.0 * scale if _is_l2(prepared, norm) else scale

@@ -8,13 +8,20 @@ reproducible. They are plain picklable objects, so ``n_jobs > 1`` works.
 
 from __future__ import annotations
 
+import inspect
 from numbers import Real
 
 import numpy as np
 
 from ._checks import check_inputs
-from .attacks import prepare_attack
-from .curves import critical_distance, evaluated_rows, robust_accuracy
+from .attacks import (
+    attack_keywords,
+    check_attack_params,
+    check_random_state_param,
+    prepare_attack,
+)
+from .curves import check_bisection_params, critical_distance, evaluated_rows, robust_accuracy
+from .smoothing import certify, check_smoothing_params
 
 __all__ = ["certified_accuracy_scorer", "critical_distance_scorer", "robust_accuracy_scorer"]
 
@@ -66,8 +73,6 @@ class CertifiedAccuracyScorer(_Scorer):
     factory = "certified_accuracy_scorer"
 
     def __call__(self, estimator, X, y, sample_weight=None):
-        from .smoothing import certify
-
         p = dict(self._params)
         sigma, radius = p.pop("sigma"), p.pop("radius")
         X, _ = check_inputs(estimator, X, y)
@@ -77,10 +82,29 @@ class CertifiedAccuracyScorer(_Scorer):
 
 
 def _check_number(name, value, positive=False):
-    bound_ok = value > 0 if positive else value >= 0
-    if not isinstance(value, Real) or not np.isfinite(value) or not bound_ok:
+    valid = isinstance(value, Real) and not isinstance(value, bool) and np.isfinite(value)
+    if not valid or not (value > 0 if positive else value >= 0):
         raise ValueError(
             f"{name} must be a finite number {'>' if positive else '>='} 0; got {value!r}."
+        )
+
+
+def _keywords(function, supplied):
+    """The keyword parameters of ``function`` other than those the scorer ``supplied``,
+    with their defaults."""
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.default is not parameter.empty and name not in supplied
+    }
+
+
+def _check_keywords(factory, given, accepted):
+    """Unknown keyword arguments fail when the scorer is made, naming those it takes."""
+    unknown = sorted(set(given) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"{factory} got unexpected keyword argument(s) {unknown}; it takes {sorted(accepted)}."
         )
 
 
@@ -116,7 +140,12 @@ def robust_accuracy_scorer(attack, eps, relative=False, *, random_state=0, **att
     >>> bool(0.0 <= scores.mean() <= 1.0)
     True
     """
+    # Checked here with prepare_attack's own checks: inside cross_val_score an error
+    # would only turn every score into NaN, with a warning.
+    check_attack_params(attack, random_state=random_state, **attack_kw)
     _check_number("eps", eps)
+    if not isinstance(relative, (bool, np.bool_)):
+        raise ValueError(f"relative must be True or False; got {relative!r}.")
     return RobustAccuracyScorer(
         attack=attack, eps=eps, relative=relative, random_state=random_state, **attack_kw
     )
@@ -150,10 +179,19 @@ def critical_distance_scorer(attack, statistic="median", *, random_state=0, **at
     >>> critical_distance_scorer("noise", max_eps=10.0)
     critical_distance_scorer(attack='noise', statistic='median', random_state=0, max_eps=10.0)
     """
+    check_attack_params(attack)
+    own = _keywords(critical_distance, supplied={"attack", "random_state"})
+    for_attack = {k: v for k, v in attack_kw.items() if k not in own}
+    accepted = attack_keywords(attack)
+    if accepted is not None:
+        _check_keywords("critical_distance_scorer", attack_kw, {*own, *accepted})
     if not callable(statistic) and statistic not in _STATISTICS:
         raise ValueError(
             f"statistic must be one of {sorted(_STATISTICS)} or a callable; got {statistic!r}."
         )
+    bisection = own | attack_kw
+    check_bisection_params(attack, bisection["max_eps"], bisection["tol"])
+    check_attack_params(attack, random_state=random_state, **for_attack)
     return CriticalDistanceScorer(
         attack=attack, statistic=statistic, random_state=random_state, **attack_kw
     )
@@ -183,8 +221,15 @@ def certified_accuracy_scorer(sigma, radius, *, random_state=0, **certify_kw):
     >>> certified_accuracy_scorer(sigma=0.25, radius=0.5, n=1000)
     certified_accuracy_scorer(sigma=0.25, radius=0.5, random_state=0, n=1000)
     """
-    _check_number("sigma", sigma, positive=True)
+    # certify's abstain is the scorer's own (None), as are sigma and random_state.
+    accepted = _keywords(certify, supplied={"sigma", "abstain", "random_state"})
+    _check_keywords("certified_accuracy_scorer", certify_kw, accepted)
+    params = accepted | certify_kw
+    check_smoothing_params(
+        sigma, params["alpha"], params["batch_size"], n0=params["n0"], n=params["n"]
+    )
     _check_number("radius", radius)
+    check_random_state_param(random_state)
     return CertifiedAccuracyScorer(
         sigma=sigma, radius=radius, random_state=random_state, **certify_kw
     )

@@ -11,7 +11,7 @@ from scipy.stats import beta, binom, norm
 from .._torch import seed_from, to_numpy, to_tensor, torch_generator
 from ._checks import ClassPredictor, check_batch_size, check_inputs
 
-__all__ = ["certify", "smoothed_predict"]
+__all__ = ["certify", "check_smoothing_params", "smoothed_predict"]
 
 
 def certify(
@@ -163,16 +163,55 @@ def smoothed_predict(
     return _labels(classes, top, p_value <= alpha, abstain)
 
 
-def _validate(estimator, X, sigma, alpha, batch_size, abstain, **draws):
-    """Check every parameter and X, before any work; returns X (float32) and ``classes_``."""
-    if not isinstance(sigma, Real) or not np.isfinite(sigma) or sigma <= 0:
+def check_smoothing_params(sigma, alpha=0.001, batch_size=10000, **draws):
+    """Check the parameters of :func:`certify` and :func:`smoothed_predict`, without data.
+
+    Both functions start with this check, and
+    :func:`~sklearn_robust.robustness.certified_accuracy_scorer` makes it at
+    construction.
+
+    Parameters
+    ----------
+    sigma : float
+        Must be a positive finite number.
+    alpha : float, default=0.001
+        Must lie in (0, 1).
+    batch_size : int, default=10000
+        Must be a positive integer.
+    **draws
+        Numbers of noise draws (``n0``, ``n``), each a positive integer.
+
+    Raises
+    ------
+    ValueError
+        Naming the first bad parameter.
+
+    Examples
+    --------
+    >>> from sklearn_robust.robustness.smoothing import check_smoothing_params
+    >>> check_smoothing_params(0.5, n=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: n must be a positive integer; got 0.
+    """
+    if (
+        isinstance(sigma, bool)
+        or not isinstance(sigma, Real)
+        or not np.isfinite(sigma)
+        or sigma <= 0
+    ):
         raise ValueError(f"sigma must be a positive finite number; got {sigma!r}.")
     for name, value in draws.items():
-        if not isinstance(value, Integral) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
             raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-    if not isinstance(alpha, Real) or not 0 < alpha < 1:
+    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1); got {alpha!r}.")
     check_batch_size(batch_size)
+
+
+def _validate(estimator, X, sigma, alpha, batch_size, abstain, **draws):
+    """Check every parameter and X, before any work; returns X (float32) and ``classes_``."""
+    check_smoothing_params(sigma, alpha, batch_size, **draws)
     X, _ = check_inputs(estimator, X)
     classes = np.asarray(estimator.classes_)
     if abstain is not None and any(label == abstain for label in classes.tolist()):

@@ -127,3 +127,79 @@ def test_bad_parameters_raise_at_construction():
         certified_accuracy_scorer(sigma=0.0, radius=0.5)
     with pytest.raises(ValueError, match="radius"):
         certified_accuracy_scorer(sigma=0.5, radius=-0.5)
+
+
+def _shift(estimator, X, y, eps, strength=1.0):
+    """A callable attack with a keyword of its own."""
+    return X + strength * eps[:, None]
+
+
+@pytest.mark.parametrize(
+    ("factory", "kwargs", "message"),
+    [
+        (robust_accuracy_scorer, dict(attack="nosuch", eps=0.1), "attack must be one of"),
+        (robust_accuracy_scorer, dict(attack="pgd", eps=0.1, norm="l3"), "norm must be one of"),
+        (robust_accuracy_scorer, dict(attack="pgd", eps=0.1, n_iter=0), "n_iter"),
+        (robust_accuracy_scorer, dict(attack="pgd", eps=0.1, step_size=-1.0), "step_size"),
+        (robust_accuracy_scorer, dict(attack="pgd", eps=0.1, step_size=np.nan), "step_size"),
+        (robust_accuracy_scorer, dict(attack="pgd", eps=0.1, random_start="no"), "random_start"),
+        (robust_accuracy_scorer, dict(attack="pgd", eps=0.1, clip=(1, 0)), "clip"),
+        (robust_accuracy_scorer, dict(attack="fgsm", eps=0.1, batch_size=0), "batch_size"),
+        (robust_accuracy_scorer, dict(attack="noise", eps=0.1, random_state=-1), "random_state"),
+        (robust_accuracy_scorer, dict(attack="pgd", eps=np.inf), "eps"),
+        (robust_accuracy_scorer, dict(attack="pgd", eps=0.1, relative="yes"), "relative"),
+        (robust_accuracy_scorer, dict(attack=_shift, eps=0.1, batch_size=0), "batch_size"),
+        (critical_distance_scorer, dict(attack="nosuch"), "attack must be one of"),
+        (critical_distance_scorer, dict(attack="pgd", max_eps=-1), "max_eps"),
+        (critical_distance_scorer, dict(attack="pgd", max_eps=np.inf), "max_eps"),
+        (critical_distance_scorer, dict(attack="pgd", tol=0.0), "tol"),
+        (critical_distance_scorer, dict(attack="pgd", max_eps=1.0, tol=2.0), "tol"),
+        (critical_distance_scorer, dict(attack="pgd", norm="l3"), "norm must be one of"),
+        (critical_distance_scorer, dict(attack="noise", batch_size=0), "batch_size"),
+        (critical_distance_scorer, dict(attack=_shift), "callable attack needs max_eps"),
+        (certified_accuracy_scorer, dict(sigma=0.5, radius=0.1, n=0), "n must"),
+        (certified_accuracy_scorer, dict(sigma=0.5, radius=0.1, n0=0), "n0 must"),
+        (certified_accuracy_scorer, dict(sigma=0.5, radius=0.1, n=10.5), "n must"),
+        (certified_accuracy_scorer, dict(sigma=0.5, radius=0.1, alpha=1.5), "alpha"),
+        (certified_accuracy_scorer, dict(sigma=0.5, radius=0.1, batch_size=0), "batch_size"),
+        (certified_accuracy_scorer, dict(sigma=np.nan, radius=0.1), "sigma"),
+        (certified_accuracy_scorer, dict(sigma=0.5, radius=0.1, random_state=-1), "random_state"),
+    ],
+    ids=lambda value: getattr(value, "__name__", None),
+)
+def test_every_attack_parameter_is_checked_at_construction(factory, kwargs, message):
+    # Raised inside cross_val_score, these errors would only give NaN scores and a warning.
+    with pytest.raises(ValueError, match=message):
+        factory(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("factory", "kwargs", "accepted"),
+    [
+        (robust_accuracy_scorer, dict(attack="pgd", eps=0.1, nosuch=1), "n_iter"),
+        (robust_accuracy_scorer, dict(attack="fgsm", eps=0.1, n_iter=3), "norm"),
+        (robust_accuracy_scorer, dict(attack="noise", eps=0.1, max_eps=3), "clip"),
+        (robust_accuracy_scorer, dict(attack=_shift, eps=0.1, nosuch=1), "strength"),
+        (critical_distance_scorer, dict(attack="pgd", nosuch=1), r"max_eps.*n_iter"),
+        (critical_distance_scorer, dict(attack="noise", norm="l2"), "max_eps"),
+        (certified_accuracy_scorer, dict(sigma=0.5, radius=0.1, nosuch=1), "n0"),
+        (certified_accuracy_scorer, dict(sigma=0.5, radius=0.1, abstain=-1), "alpha"),
+    ],
+    ids=lambda value: getattr(value, "__name__", None),
+)
+def test_unknown_keywords_fail_at_construction_naming_the_accepted_ones(factory, kwargs, accepted):
+    with pytest.raises(TypeError, match=rf"unexpected keyword argument.*{accepted}"):
+        factory(**kwargs)
+
+
+def test_a_callable_attack_keeps_its_own_keywords(blobs):
+    X, y = blobs
+    fitted = model().fit(X, y)
+    scorer = robust_accuracy_scorer(_shift, eps=0.0, strength=2.0)
+    assert scorer(fitted, X, y) == pytest.approx(fitted.score(X, y))
+
+    def anything(estimator, X, y, eps, **kwargs):
+        return X
+
+    robust_accuracy_scorer(anything, eps=0.1, whatever=1)  # **kwargs: any keyword may be its
+    critical_distance_scorer(_shift, max_eps=1.0, strength=3.0, tol=0.1)
