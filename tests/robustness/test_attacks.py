@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 import torch
-import torchattacks
+from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescentPyTorch
+from art.estimators.classification import PyTorchClassifier
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
@@ -152,59 +153,95 @@ def test_wrong_class_log_odds_keeps_a_gradient_where_cross_entropy_saturates():
     np.testing.assert_allclose(cosine.item(), 1.0, atol=1e-6)  # same direction, same steps
 
 
-# ------------------------------------------------------------------ against torchattacks
-class _Flat(torch.nn.Module):
-    """torchattacks' L2 attacks expect images (N, C, H, W)."""
-
-    def __init__(self, module):
-        super().__init__()
-        self.module = module
-
-    def forward(self, x):
-        return self.module(x.flatten(1))
-
-
-def _torchattacks_accuracy(attack, module, X, y):
-    torch.manual_seed(0)
-    images = torch.tensor(X, dtype=torch.float32)[:, None, None, :]
-    adversarial = attack(images, torch.tensor(y)).flatten(1)
-    with torch.no_grad():
-        return (module(adversarial).argmax(1).numpy() == y).mean()
+# ------------------------------------------------------------------------- against ART
+def _art_classifier(net, n_features):
+    module = net.to_torch_module().eval()
+    return PyTorchClassifier(
+        module,
+        torch.nn.CrossEntropyLoss(),
+        input_shape=(n_features,),
+        nb_classes=len(net.classes_),
+        clip_values=(0.0, 1.0),
+        device_type="cpu",
+    )
 
 
-@pytest.mark.parametrize(
-    "kind, eps, ours, theirs",
-    [
-        ("fgsm", 0.05, {}, lambda m, e: torchattacks.FGSM(m, eps=e)),
-        ("pgd", 0.05, {}, lambda m, e: torchattacks.PGD(m, eps=e, alpha=e / 4, steps=10)),
-        (
-            "pgd",
-            0.5,
-            {"norm": "l2"},
-            lambda m, e: torchattacks.PGDL2(m, eps=e, alpha=e / 4, steps=10),
-        ),
-        (  # lee-vijayan table 2 (advertorch LinfPGDAttack) at a digits-sized eps; its steps
-            # are too short to leave the random start, so the start alone would decide
-            # a few examples: compare from the clean input.
-            "pgd",
-            0.06,
-            {"n_iter": 50, "step_size": 0.06 * 2 / 100, "random_start": False},
-            lambda m, e: torchattacks.PGD(
-                m, eps=e, alpha=e * 2 / 100, steps=50, random_start=False
-            ),
-        ),
-    ],
-)
-def test_robust_accuracy_agrees_with_torchattacks(kind, eps, ours, theirs, digits_net):
-    net, X, y = digits_net
-    module = _Flat(net.to_torch_module()).eval()
-    reference = _torchattacks_accuracy(theirs(module, eps), module, X, y)
-    attack = fgsm if kind == "fgsm" else pgd
-    extra = {} if kind == "fgsm" else {"random_state": 0}
-    X_adv = attack(net, X, y, eps, clip=(0, 1), **ours, **extra)
-    accuracy = (net.predict(X_adv) == y).mean()
+# Per case: our attack's keywords, ART's, the random starts averaged on each side, and the
+# tolerance on robust accuracy (597 rows: one digit is 0.0017). Figures below are from
+# torch 2.13 on a CPU.
+# - No random start (FGSM; Lee-Vijayan): both sides take the same sign steps (ours up the
+#   wrong-class log-odds, ART up the cross-entropy: the same gradient direction) and
+#   clip to (0, 1) and clamp to the eps-cube, in the other order, which coordinate by
+#   coordinate lands on the same point. So the adversarial examples themselves agree
+#   (here exactly). A few rows may not elsewhere: where the cross-entropy's gradient
+#   rounds to zero in float32 ART does not move, and rounding can flip the sign of a
+#   near-zero component. The accuracy may move by one digit.
+# - PGD L-inf with random start: both draw the start uniformly in the eps-cube, from
+#   different generators, so the difference is statistical only. One start's accuracy
+#   has a standard deviation of about 0.0011; the mean of 10 starts on each side leaves
+#   about 0.0005 on the difference, and 0.003 is six of those.
+# - PGD L2 with random start: the starts differ in distribution. ART draws uniformly in
+#   the L2 ball, so in 64 dimensions almost on its surface (median radius 0.99 eps); we
+#   draw a random direction at a uniform radius (as torchattacks), a start nearer the
+#   clean input. Over 40 starts each, ART's mean accuracy is 0.003 higher (0.6156
+#   against 0.6126, standard error 0.0006); ART with our start distribution patched in
+#   gives 0.6119, so the start accounts for the gap. (ART also clips before the L2
+#   projection and we after it, worth about one digit in ART's favour.) One start's
+#   accuracy has a standard deviation of about 0.0027, so the mean of 10 starts on each
+#   side leaves about 0.0012 on the difference: 0.008 is the systematic 0.003 plus four
+#   of those.
+_ART_CASES = {
+    "fgsm-linf": ({}, {"norm": np.inf, "eps": 0.05}, 1, 0.002),
+    "pgd-linf": (  # our default step, 2.5 eps / n_iter, is eps / 4 at n_iter=10
+        {},
+        {"norm": np.inf, "eps": 0.05, "eps_step": 0.05 / 4, "max_iter": 10, "num_random_init": 1},
+        10,
+        0.003,
+    ),
+    "pgd-l2": (
+        {"norm": "l2"},
+        {"norm": 2, "eps": 0.5, "eps_step": 0.5 / 4, "max_iter": 10, "num_random_init": 1},
+        10,
+        0.008,
+    ),
+    # Lee-Vijayan table 2 (advertorch LinfPGDAttack) at a digits-sized eps; its steps are
+    # too short to leave the random start, so the start alone would decide a few
+    # examples: compare from the clean input.
+    "pgd-lee-vijayan": (
+        {"n_iter": 50, "step_size": 0.06 * 2 / 100, "random_start": False},
+        {"norm": np.inf, "eps": 0.06, "eps_step": 0.06 * 2 / 100, "max_iter": 50},
+        1,
+        0.002,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(_ART_CASES))
+def test_robust_accuracy_agrees_with_art(case, digits_net):
+    ours, theirs, starts, tolerance = _ART_CASES[case]
+    net, X, y = digits_net  # digits' labels 0..9 are also ART's class indices
+    classifier = _art_classifier(net, X.shape[1])
+    if case.startswith("fgsm"):
+        reference_attack = FastGradientMethod(classifier, batch_size=512, **theirs)
+    else:
+        reference_attack = ProjectedGradientDescentPyTorch(
+            classifier, batch_size=512, verbose=False, **theirs
+        )
+    theirs_adv, ours_adv = [], []
+    for seed in range(starts):
+        np.random.seed(seed)  # noqa: NPY002 - ART draws its random start from the global RNG
+        theirs_adv.append(reference_attack.generate(X, y))
+        if case.startswith("fgsm"):
+            ours_adv.append(fgsm(net, X, y, theirs["eps"], clip=(0, 1), **ours))
+        else:
+            ours_adv.append(pgd(net, X, y, theirs["eps"], clip=(0, 1), random_state=seed, **ours))
+    if starts == 1:  # no random start: the examples themselves agree
+        same_rows = np.abs(ours_adv[0] - theirs_adv[0]).max(axis=1) <= 1e-5
+        assert same_rows.mean() >= 0.99
+    reference = np.mean([(net.predict(X_adv) == y).mean() for X_adv in theirs_adv])
+    accuracy = np.mean([(net.predict(X_adv) == y).mean() for X_adv in ours_adv])
     assert reference < (net.predict(X) == y).mean() - 0.05  # the attack bites
-    assert abs(accuracy - reference) <= 0.005
+    assert abs(accuracy - reference) <= tolerance, (accuracy, reference)
 
 
 # -------------------------------------------------------------------------- bad input
