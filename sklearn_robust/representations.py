@@ -248,6 +248,8 @@ class VectorCodes(TransformerMixin, BaseEstimator):
                 raise ValueError(
                     f"map_shape={tuple(self.map_shape)!r} disagrees with the maps' shape {shape}."
                 )
+            if shape[0] == 0:
+                raise ValueError(f"The maps have no channels: shape {shape}.")
             if math.prod(shape[1:]) == 0:
                 raise ValueError(f"The maps have no spatial positions: shape {shape}.")
         if not reset:
@@ -327,6 +329,19 @@ def _module_device(module) -> torch.device:
     if tensor is None:
         tensor = next(module.buffers(), None)
     return tensor.device if tensor is not None else torch.device("cpu")
+
+
+def _takes(layer):
+    """What a linear or convolutional layer takes as input, for error messages."""
+    if isinstance(layer, torch.nn.Linear):
+        return f"{layer.in_features} features in the last dimension"
+    if isinstance(layer, torch.nn.modules.conv._ConvNd):
+        spatial = len(layer.kernel_size)
+        return (
+            f"(n_samples, {layer.in_channels}, *spatial) input with {spatial} spatial "
+            f"dimension{'s' if spatial > 1 else ''}"
+        )
+    return ""
 
 
 def _pool(output, pooling, name):
@@ -490,7 +505,7 @@ class LayerActivations(TransformerMixin, BaseEstimator):
             )
         X = self._validate_input(X, reset=True)
         self.layers_ = names
-        raw, pooled = self._run(X[:1], keep_raw=True)
+        raw, pooled = self._first_pass(X)
         self.output_shapes_ = {name: tuple(raw[name].shape[1:]) for name in names}
         self.n_features_out_ = {name: pooled[name].shape[1] for name in names}
         return self
@@ -510,6 +525,48 @@ class LayerActivations(TransformerMixin, BaseEstimator):
                 f"fitted on samples of shape {self.input_shape_}."
             )
         return X
+
+    def _first_pass(self, X):
+        """``_run`` on the first sample, where a module that cannot take X fails clearly.
+
+        torch would report a width mismatch as "mat1 and mat2 shapes cannot be
+        multiplied"; here the error says which shape X gave and, when the failing
+        layer is a linear or convolutional one, what that layer takes.
+        """
+        module, _ = self._module_and_device()
+        names = {submodule: name for name, submodule in module.named_modules()}
+        leaves = [submodule for submodule in names if next(submodule.children(), None) is None]
+        running = {}  # the leaf layer being run, if any, and the shape of its input
+
+        def enter(submodule, inputs):
+            first = inputs[0] if inputs else None
+            running["layer"] = submodule, getattr(first, "shape", None)
+
+        def leave(_submodule, _inputs, _output):
+            running.pop("layer", None)
+
+        handles = [leaf.register_forward_pre_hook(enter) for leaf in leaves]
+        handles += [leaf.register_forward_hook(leave) for leaf in leaves]
+        try:
+            return self._run(X[:1], keep_raw=True)
+        except RuntimeError as exc:
+            where = ""
+            if "layer" in running:
+                layer, shape = running["layer"]
+                shape = "?" if shape is None else tuple(shape)
+                takes = _takes(layer)
+                where = f" layer {names[layer]!r} ({layer}) " + (
+                    f"takes {takes} but was given input of shape {shape}."
+                    if takes
+                    else f"failed on input of shape {shape}."
+                )
+            raise ValueError(
+                f"{type(module).__name__} cannot run on X with samples of shape "
+                f"{tuple(X.shape[1:])}:{where} (torch: {exc})"
+            ) from exc
+        finally:
+            for handle in handles:
+                handle.remove()
 
     def _module_and_device(self):
         module = _module_of(self.module)

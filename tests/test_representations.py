@@ -94,6 +94,8 @@ def test_vector_codes_other_spatial_size_in_transform():
         (VectorCodes(stats=()), np.zeros((3, 2, 2, 2)), "at least one"),
         (VectorCodes(map_shape=(1, 8)), np.zeros((3, 2, 2, 2)), "disagrees"),
         (VectorCodes(), np.full((3, 2, 2, 2), np.nan), "NaN"),
+        (VectorCodes(), np.zeros((3, 0, 4)), "no channels"),
+        (VectorCodes(), np.zeros((3, 0, 2, 2)), "no channels"),
     ],
 )
 def test_vector_codes_bad_input(estimator, X, match):
@@ -270,6 +272,21 @@ def test_bad_parameters_and_input():
     images = LayerActivations(_cnn(), "1").fit(np.zeros((2, 1, 8, 8)))
     with pytest.raises(ValueError, match="shape"):
         images.transform(np.zeros((2, 1, 7, 7)))
+
+
+@pytest.mark.parametrize(
+    "network, X, match",
+    [
+        (_mlp, np.zeros((3, 4)), r"samples of shape \(4,\).*layer '0'.*takes 6 features"),
+        (_mlp, np.zeros((3, 2, 3)), r"samples of shape \(2, 3\).*takes 6 features"),
+        (_cnn, np.zeros((3, 64)), r"samples of shape \(64,\).*\(n_samples, 1, \*spatial\)"),
+        (_cnn, np.zeros((3, 2, 8, 8)), r"shape \(2, 8, 8\).*\(n_samples, 1, \*spatial\)"),
+    ],
+)
+def test_input_the_module_cannot_take_fails_clearly_at_fit(network, X, match):
+    # torch alone would say "mat1 and mat2 shapes cannot be multiplied".
+    with pytest.raises(ValueError, match=match):
+        LayerActivations(network(), "1").fit(X)
 
 
 def test_transform_before_fit():
