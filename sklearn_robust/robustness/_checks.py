@@ -6,16 +6,19 @@ from contextlib import contextmanager
 from numbers import Real
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.utils import check_array
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
 from .._torch import to_numpy, to_tensor
+from .._validation import check_float32_range
 from ..bridge import as_torch
 
 __all__ = [
     "ClassPredictor",
     "check_batch_size",
+    "check_classifier",
     "check_clip",
     "check_eps",
     "check_inputs",
@@ -27,19 +30,23 @@ __all__ = [
 def check_inputs(estimator, X, y=None):
     """Validate X (and y) against a fitted classifier, before any work.
 
+    X is checked as the estimator's own ``predict`` checks it (scikit-learn's
+    feature-name and feature-count checks), and refused where float32, in which
+    every evaluation computes, cannot hold its values.
+
     Returns
     -------
     X : ndarray of shape (n_samples, n_features), float32
     targets : ndarray of shape (n_samples,) of int64 indices into ``classes_``, or None
     """
     check_is_fitted(estimator)
-    X = check_array(X, dtype=np.float32, ensure_all_finite=True, ensure_min_samples=1)
-    n_features = getattr(estimator, "n_features_in_", None)
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(
-            f"X has {X.shape[1]} features, but {type(estimator).__name__} was fitted with "
-            f"{n_features} features."
-        )
+    check_classifier(estimator)
+    # The estimator's own checks, not validate_data: they need no scikit-learn tags, so any
+    # fitted classifier works; columns reordered or renamed since fit are refused here.
+    _check_feature_names(estimator, X, reset=False)
+    X = check_array(X, dtype=[np.float32, np.float64], ensure_all_finite=True, ensure_min_samples=1)
+    _check_n_features(estimator, X, reset=False)
+    X = check_float32_range(X).astype(np.float32, copy=False)
     if y is None:
         return X, None
     y = np.asarray(y)
@@ -48,6 +55,17 @@ def check_inputs(estimator, X, y=None):
             f"y must be 1-D with one label per row of X ({X.shape[0]}); got shape {y.shape}."
         )
     return X, label_indices(estimator, y)
+
+
+def check_classifier(estimator):
+    """A fitted classifier is needed: ``classes_`` and ``predict``; a clear TypeError if not."""
+    if not (hasattr(estimator, "classes_") and hasattr(estimator, "predict")):
+        raise TypeError(
+            "estimator must be a fitted classifier (with classes_ and predict); got "
+            f"{type(estimator).__name__}, which has no "
+            f"{'classes_' if hasattr(estimator, 'predict') else 'predict'}. Evaluate the "
+            "classifier (or the Pipeline ending in it) rather than a transformer."
+        )
 
 
 def label_indices(estimator, y) -> np.ndarray:
@@ -146,8 +164,15 @@ class ClassPredictor:
         if self.module is not None:
             with torch.no_grad(), eval_mode(self.module):
                 return self.module(x.to(self.device)).argmax(1)
-        labels = self.estimator.predict(to_numpy(x))
+        labels = self.estimator.predict(self._as_fitted(to_numpy(x)))
         return torch.from_numpy(label_indices(self.estimator, labels)).to(x.device)
+
+    def _as_fitted(self, X):
+        """Rows under the column names the estimator was fitted with, so predict is quiet."""
+        names = getattr(self.estimator, "feature_names_in_", None)
+        if names is None:
+            return X
+        return pd.DataFrame(X, columns=names)
 
     def indices(self, X: np.ndarray, batch_size: int) -> np.ndarray:
         """Predicted class indices of an array, in batches."""
