@@ -75,7 +75,7 @@ class CertifiedAccuracyScorer(_Scorer):
     def __call__(self, estimator, X, y, sample_weight=None):
         p = dict(self._params)
         sigma, radius = p.pop("sigma"), p.pop("radius")
-        X, _ = check_inputs(estimator, X, y)
+        check_inputs(estimator, X, y)  # y too; X goes on as given, with its column names
         labels, radii = certify(estimator, X, sigma, abstain=None, **p)
         certified = (labels == np.asarray(y, dtype=object)) & (radii >= radius)
         return float(np.average(certified, weights=sample_weight))
