@@ -100,6 +100,32 @@ def _squared_grid_distances(shape, toroidal, device):
     return torch.as_tensor(squared, dtype=torch.float32, device=device)
 
 
+def _binary_exponent(*arrays):
+    """The ``e`` with every ``|x| < 2^e`` in ``arrays``, the largest at least ``2^(e-1)``.
+
+    0 for arrays of zeros. Dividing by ``2^e`` is exact in binary floating point.
+    """
+    largest = max((max(float(np.max(a)), -float(np.min(a))) for a in arrays if a.size), default=0.0)
+    return int(np.frexp(largest)[1])
+
+
+def _row_exponents(X):
+    """:func:`_binary_exponent` of each row, ``(n, 1)``."""
+    return np.frexp(np.max(np.abs(X), axis=1, keepdims=True))[1]
+
+
+def _float32_weights(weights, what):
+    """``weights`` as float32, refusing values that float32 cannot hold (inf or NaN there)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        weights = np.asarray(weights, dtype=np.float32)
+    if not np.all(np.isfinite(weights)):
+        raise ValueError(
+            f"{what} are not all finite in float32, in which the map is stored (values "
+            f"beyond float32's range, +-{np.finfo(np.float32).max:.3g}, become inf)."
+        )
+    return weights
+
+
 class SOMProbe(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Self-organizing map on a (toroidal) grid, with the analyses of Lee and Vijayan.
 
@@ -126,6 +152,15 @@ class SOMProbe(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     n_units)`` neighbourhood of the samples' BMUs; ``learning_rate`` is unused and
     sigma goes from ``sigma`` at the first epoch to 1 at the last, geometrically
     (``"exp"``) or linearly (``"linear"``); a sigma below 1 stays constant.
+
+    The map computes in float32, whose squares overflow from about ``1e19``: it
+    is trained on the data divided by the power of two that brings them (and the
+    starting weights) into ``[-1, 1]``, which is exact, and the weights and
+    distances are scaled back. A map of ``c X`` is therefore ``c`` times the map
+    of ``X`` (to float32 rounding), with the same BMUs; with ``metric="cosine"``
+    each input row and each unit is scaled by its own power of two when BMUs and
+    distances are computed, so a map can be queried at any scale. The weights are
+    stored in float32 in the data's units.
 
     Parameters
     ----------
@@ -321,19 +356,22 @@ default="random"
         if isinstance(self.init, str) and self.init == "random":
             generator = torch_generator(self.random_state)
             noise = torch.randn(self._n_units, n_features, generator=generator).numpy()
-            weights = X.mean(axis=0) + noise * X.std(axis=0)
+            # On scaled data: the variance of float32 values above ~1e19 overflows.
+            exponent = _binary_exponent(X)
+            scaled = np.ldexp(X, -exponent)
+            weights = np.ldexp(scaled.mean(axis=0) + noise * scaled.std(axis=0), exponent)
         elif isinstance(self.init, str):  # "sample"
             rng = np.random.RandomState(seed_from(self.random_state))
             rows = rng.choice(n_samples, self._n_units, replace=n_samples < self._n_units)
             weights = X[rows]
         else:
-            weights = np.asarray(self.init, dtype=np.float32)
+            weights = np.asarray(self.init)
             if weights.shape != shape:
                 raise ValueError(
                     f"init has shape {weights.shape}; expected (n_rows, n_cols, n_features) "
                     f"= {shape}."
                 )
-        self.weights_ = np.array(weights, dtype=np.float32).reshape(shape)
+        self.weights_ = _float32_weights(weights, "The initial weights").reshape(shape)
         # The shuffle stream lives on the estimator so partial_fit calls continue it.
         self._shuffle_rng = np.random.RandomState(seed_from(self.random_state) + 1)
         self.n_iter_ = 0
@@ -343,15 +381,19 @@ default="random"
     @torch.inference_mode()  # no autograd bookkeeping on the hot path
     def _train(self, X, n_epochs):
         device = resolve_device(self.device)
-        data = to_tensor(X, device)
+        # Trained in units of 2^exponent (see the class docstring): an exact scaling
+        # that keeps float32 squares and products finite.
+        exponent = _binary_exponent(X, self.weights_)
+        unit = self._distance_unit(exponent)
+        data = to_tensor(np.ldexp(X, -exponent), device)
         norms = _row_norms(data)  # once: every epoch's loss needs them
-        weights = to_tensor(self.weights_.reshape(self._n_units, -1), device)
+        weights = to_tensor(np.ldexp(self.weights_.reshape(self._n_units, -1), -exponent), device)
         grid_sq = _squared_grid_distances((self.n_rows, self.n_cols), self._toroidal, device)
         epoch = self._batch_epoch if self.algorithm == "batch" else self._minibatch_epoch
         for _ in range(n_epochs):
             started = time.perf_counter()
             # The training loss: each sample's distance to its BMU when it was used.
-            self.loss_history_.append(epoch(data, norms, weights, grid_sq))
+            self.loss_history_.append(epoch(data, norms, weights, grid_sq) * unit)
             self.n_iter_ += 1
             if self.verbose:
                 print(
@@ -359,10 +401,17 @@ default="random"
                     f"loss {self.loss_history_[-1]:.6f}  {time.perf_counter() - started:.2f} s",
                     flush=True,
                 )
-        self.weights_ = to_numpy(weights).reshape(self.n_rows, self.n_cols, -1).copy()
+        trained = np.ldexp(to_numpy(weights).astype(np.float64), exponent)
+        self.weights_ = _float32_weights(trained, "The trained weights").reshape(
+            self.n_rows, self.n_cols, -1
+        )
         quantization, first, second = self._best_two(data, norms, weights)
-        self.quantization_error_ = float(quantization.mean())
+        self.quantization_error_ = float(quantization.mean()) * unit
         self.topographic_error_ = self._topographic_error(first, second)
+
+    def _distance_unit(self, exponent):
+        """What a distance between data scaled by ``2^-exponent`` is multiplied by."""
+        return 2.0**exponent if self.metric == "euclidean" else 1.0
 
     def _minibatch_epoch(self, data, norms, weights, grid_sq):
         """One shuffled pass of eq. 1 in mini-batches; returns the mean distance to the BMUs."""
@@ -448,16 +497,33 @@ default="random"
         check_is_fitted(self)
         return validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
 
+    def _scaled(self, X):
+        """``X`` and the weights, each divided by a power of two, and the Euclidean exponent.
+
+        Cosine distances do not see a row's or a unit's scale: each is brought into
+        ``[-1, 1]`` on its own. Euclidean ones take one scale for both, ``2^exponent``,
+        by which their distances are to be multiplied. Either keeps float32 squares
+        finite, and the row's result does not depend on the other rows.
+        """
+        weights = self.weights_.reshape(self._n_units, -1)
+        if self.metric == "cosine":
+            return np.ldexp(X, -_row_exponents(X)), np.ldexp(weights, -_row_exponents(weights)), 0
+        exponent = _binary_exponent(X, weights)
+        return np.ldexp(X, -exponent), np.ldexp(weights, -exponent), exponent
+
     @torch.inference_mode()
     def _scores(self, X, dtype=torch.float32):
         """Scores to minimise for every unit (cosine distance or squared distance).
 
-        The inputs are float32 either way; ``dtype=torch.float64`` accumulates in
-        double precision, so that each row's values do not depend on the rows it is
-        batched with (float32 matmul kernels round differently by batch shape).
+        The squared distances are of the scaled data of :meth:`_scaled`, whose
+        exponent is returned too. The inputs are float32 either way;
+        ``dtype=torch.float64`` accumulates in double precision, so that each row's
+        values do not depend on the rows it is batched with (float32 matmul kernels
+        round differently by batch shape).
         """
         device = resolve_device(self.device)
-        weights = to_tensor(self.weights_.reshape(self._n_units, -1), device).to(dtype)
+        X, weights, exponent = self._scaled(X)
+        weights = to_tensor(weights, device).to(dtype)
         chunks = [
             to_numpy(
                 _unit_scores(to_tensor(X[i : i + _CHUNK], device).to(dtype), weights, self.metric)
@@ -465,8 +531,8 @@ default="random"
             for i in range(0, len(X), _CHUNK)
         ]
         if not chunks:
-            return np.zeros((0, self._n_units), dtype=np.float32)
-        return np.concatenate(chunks)
+            return np.zeros((0, self._n_units), dtype=np.float32), exponent
+        return np.concatenate(chunks), exponent
 
     def transform(self, X):
         """Distance from each sample to every unit, or its BMU's grid coordinates.
@@ -488,9 +554,9 @@ default="random"
         if self.output == "coordinates":
             rows, cols = np.divmod(self.predict(X), self.n_cols)
             return np.stack([rows, cols], axis=1).astype(np.float32)
-        scores = self._scores(self._check(X), dtype=torch.float64)
+        scores, exponent = self._scores(self._check(X), dtype=torch.float64)
         distances = scores if self.metric == "cosine" else np.sqrt(scores)
-        return distances.astype(np.float32)
+        return (distances * self._distance_unit(exponent)).astype(np.float32)
 
     def predict(self, X):
         """Flat index ``row * n_cols + col`` of each sample's best matching unit.
@@ -503,7 +569,7 @@ default="random"
         -------
         bmus : ndarray of shape (n_samples,), int64
         """
-        return self._scores(self._check(X)).argmin(axis=1).astype(np.int64)
+        return self._scores(self._check(X))[0].argmin(axis=1).astype(np.int64)
 
     def score(self, X, y=None):
         """Negative quantization error: minus the mean distance to the BMU.
@@ -536,7 +602,7 @@ default="random"
         """
         if not (isinstance(k, Integral) and 1 <= k <= self.n_rows * self.n_cols):
             raise ValueError(f"k must be an integer in [1, n_rows * n_cols]; got {k!r}.")
-        scores = torch.from_numpy(self._scores(self._check(X)))
+        scores = torch.from_numpy(self._scores(self._check(X))[0])
         return torch.topk(scores, k, dim=1, largest=False).indices.numpy().astype(np.int64)
 
     def bmu_density(self, X):

@@ -49,13 +49,20 @@ def covariance_spectrum(X, device="auto"):
     eigenvalues : ndarray of shape (n_features,), float64
         Eigenvalues of ``np.cov(X, rowvar=False)`` (ddof=1) in descending order.
         When ``n_samples < n_features`` the spectrum has at most ``n_samples - 1``
-        nonzero values and is padded with zeros.
+        nonzero values and is padded with zeros. An eigenvalue beyond float64's
+        range (data above about ``1e154``) is returned as ``inf``, with a
+        ``RuntimeWarning``; one below it (data under about ``1e-154``) as 0 or a
+        subnormal number. :class:`PowerLawSpectrum` fits the spectrum's ratios,
+        which are computed the same at any scale.
 
     Notes
     -----
     The ``O(n d min(n, d))`` product of the centred data is computed in float32
-    with torch; the small eigenproblem is solved in float64 so that the tail of
-    the spectrum is not lost to the solver's round-off.
+    with torch, on the data divided by a power of two that brings it into
+    ``[-1, 1]`` (an exact scaling): float32 squares overflow from about ``1e19``
+    and underflow under about ``1e-19``. The small eigenproblem is solved in
+    float64 so that the tail of the spectrum is not lost to the solver's
+    round-off, and the eigenvalues are scaled back.
 
     Examples
     --------
@@ -65,11 +72,38 @@ def covariance_spectrum(X, device="auto"):
     >>> np.round(covariance_spectrum(X, device="cpu"), 4)
     array([1.3333, 0.3333])
     """
+    eigenvalues, exponent = _scaled_spectrum(X, device)
+    with np.errstate(over="ignore", under="ignore"):
+        scaled_back = np.ldexp(eigenvalues, 2 * exponent)
+    overflow = np.isinf(scaled_back)
+    if overflow.any():
+        warnings.warn(
+            f"{int(overflow.sum())} covariance eigenvalues lie beyond float64's range and are "
+            "returned as inf; their ratios, which PowerLawSpectrum fits, are exact. Rescale X "
+            "for the values themselves.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return scaled_back
+
+
+def _scaled_spectrum(X, device):
+    """The covariance spectrum of ``X / 2^e`` and ``e``: that of ``X`` is ``4^e`` times it.
+
+    The power of two keeps the data in ``[-1, 1]`` for the float32 product, whatever
+    the scale of ``X``; dividing by it is exact.
+    """
     X = check_array(X, dtype=(np.float64, np.float32), ensure_min_samples=2)
     n_samples, n_features = X.shape
-    # Centre on the host in the input's own precision: subtracting a large mean in
-    # float32 would cancel the digits that carry the variance.
-    centred = to_tensor(X - X.mean(axis=0), resolve_device(device))
+    # Scaled first, so that the mean's sum cannot overflow; centred on the host in
+    # the input's own precision, as subtracting a large mean in float32 would
+    # cancel the digits that carry the variance; scaled again, as centring can
+    # leave much smaller values (a large mean, a small spread).
+    first = _binary_exponent(X)
+    centred = np.ldexp(X, -first)
+    centred -= centred.mean(axis=0)
+    second = _binary_exponent(centred)
+    centred = to_tensor(np.ldexp(centred, -second), resolve_device(device))
     product = _scatter_matrix(centred) / (n_samples - 1)
     eigenvalues = to_numpy(torch.linalg.eigvalsh(product.double())).astype(np.float64)
     eigenvalues = np.clip(eigenvalues[::-1], 0.0, None)  # eigvalsh is ascending
@@ -77,7 +111,13 @@ def covariance_spectrum(X, device="auto"):
     # Centring costs one degree of freedom: the rank is at most n_samples - 1, so
     # whatever the solver returns beyond it is round-off, not variance.
     eigenvalues[n_samples - 1 :] = 0.0
-    return eigenvalues
+    return eigenvalues, first + second
+
+
+def _binary_exponent(X):
+    """The ``e`` with every ``|x| < 2^e`` and the largest at least ``2^(e-1)`` (0 for zeros)."""
+    largest = max(float(np.max(X)), -float(np.min(X))) if X.size else 0.0
+    return int(np.frexp(largest)[1])
 
 
 def _scatter_matrix(centred):
@@ -381,7 +421,7 @@ class PowerLawSpectrum(BaseEstimator):
             self, X, dtype=(np.float64, np.float32), ensure_min_samples=2, ensure_min_features=2
         )
         self._warn_if_rank_deficient(X.shape)
-        eigenvalues = covariance_spectrum(X, device=self.device)
+        eigenvalues = self._spectrum(X)
         fit = self._fit_spectrum(eigenvalues)
         self.eigenvalues_ = eigenvalues / eigenvalues[0]
         self.alpha_ = fit.alpha
@@ -421,7 +461,7 @@ class PowerLawSpectrum(BaseEstimator):
         X = validate_data(
             self, X, dtype=(np.float64, np.float32), ensure_min_samples=2, reset=False
         )
-        return self._fit_spectrum(covariance_spectrum(X, device=self.device)).r2
+        return self._fit_spectrum(self._spectrum(X)).r2
 
     def scale_check(self, X, widths=None, n_repeats=1, random_state=None):
         """Refit the exponent on random subsets of the units of ``X`` (figure 2's scale check).
@@ -469,7 +509,7 @@ class PowerLawSpectrum(BaseEstimator):
         for width in widths:
             for repeat in range(n_repeats):
                 units = np.sort(rng.choice(X.shape[1], size=width, replace=False))
-                fit = self._fit_spectrum(covariance_spectrum(X[:, units], device=self.device))
+                fit = self._fit_spectrum(self._spectrum(X[:, units]))
                 rows.append((width, repeat, fit.alpha, fit.alpha_stderr, fit.r2, fit.n_max))
         return pd.DataFrame(rows, columns=SCALE_CHECK_COLUMNS)
 
@@ -522,8 +562,7 @@ class PowerLawSpectrum(BaseEstimator):
             representation = apply(noise)
             if isinstance(representation, torch.Tensor):
                 representation = to_numpy(representation)
-            spectrum = covariance_spectrum(representation, device=self.device)
-            alphas.append(self._fit_spectrum(spectrum).alpha)
+            alphas.append(self._fit_spectrum(self._spectrum(representation)).alpha)
         alphas = np.asarray(alphas)
         # Population std (ddof=0), so that a single repeat gives 0 rather than NaN.
         return {
@@ -548,6 +587,13 @@ class PowerLawSpectrum(BaseEstimator):
                 UserWarning,
                 stacklevel=3,
             )
+
+    def _spectrum(self, X):
+        """The covariance spectrum of ``X`` up to a power of two: the fit needs only its ratios.
+
+        Unlike :func:`covariance_spectrum`'s, it is finite for any finite ``X``.
+        """
+        return _scaled_spectrum(X, self.device)[0]
 
     def _fit_spectrum(self, eigenvalues):
         """fit_power_law with this estimator's settings."""

@@ -395,3 +395,48 @@ def test_u_matrix_of_a_single_row_map_uses_the_row_only():
     som = SOMProbe(1, 4, metric="euclidean", topology="planar", n_epochs=1).fit(np.eye(4))
     som.weights_ = np.arange(4, dtype=np.float32).reshape(1, 4, 1)
     np.testing.assert_allclose(som.u_matrix(), [[1.0, 1.0, 1.0, 1.0]])
+
+
+@pytest.mark.parametrize("algorithm", ["minibatch", "batch"])
+def test_cosine_map_is_scale_free(clusters, algorithm):
+    """Values near 1e30 are representable in float32 but their squares are not: the map is
+    trained and queried on data scaled by a power of two, so scale does not matter."""
+    X, _ = clusters
+    params = dict(n_rows=5, n_cols=5, sigma=2.0, n_epochs=2, algorithm=algorithm, random_state=0)
+    small = SOMProbe(**params).fit(X)
+    large = SOMProbe(**params).fit(X * 1e30)
+    assert np.all(np.isfinite(large.weights_))
+    np.testing.assert_allclose(large.weights_ / 1e30, small.weights_, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(large.predict(X * 1e30), small.predict(X))
+    assert large.quantization_error_ == pytest.approx(small.quantization_error_, rel=1e-5)
+    assert large.loss_history_ == pytest.approx(small.loss_history_, rel=1e-5)
+    assert large.topographic_error_ == small.topographic_error_
+    # a map fitted on X, queried far away in scale
+    np.testing.assert_array_equal(small.predict(X * 1e30), small.predict(X))
+    np.testing.assert_array_equal(small.predict(X * 1e-30), small.predict(X))
+    np.testing.assert_allclose(small.transform(X * 1e30), small.transform(X), atol=1e-6)
+    np.testing.assert_array_equal(small.top_bmus(X * 1e30, 3), small.top_bmus(X, 3))
+
+
+@pytest.mark.parametrize("algorithm", ["minibatch", "batch"])
+def test_euclidean_map_scales_with_the_data(clusters, algorithm):
+    """A Euclidean map of X * c is the map of X times c: weights, distances and errors."""
+    X, _ = clusters
+    params = dict(
+        n_rows=5,
+        n_cols=5,
+        sigma=2.0,
+        n_epochs=2,
+        algorithm=algorithm,
+        metric="euclidean",
+        random_state=0,
+    )
+    small = SOMProbe(**params).fit(X)
+    large = SOMProbe(**params).fit(X * 1e30)
+    assert np.all(np.isfinite(large.weights_))
+    np.testing.assert_allclose(large.weights_ / 1e30, small.weights_, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(large.predict(X * 1e30), small.predict(X))
+    assert large.quantization_error_ / 1e30 == pytest.approx(small.quantization_error_, rel=1e-5)
+    assert np.array(large.loss_history_) / 1e30 == pytest.approx(small.loss_history_, rel=1e-5)
+    np.testing.assert_allclose(large.transform(X * 1e30) / 1e30, small.transform(X), rtol=1e-5)
+    assert large.score(X * 1e30) / 1e30 == pytest.approx(small.score(X), rel=1e-5)

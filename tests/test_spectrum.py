@@ -465,3 +465,36 @@ def test_white_noise_alpha_accepts_transformer_objects():
         est.white_noise_alpha(n_input_features=40)
     with pytest.raises(TypeError, match="transform"):
         est.white_noise_alpha(transform=3, n_input_features=40)
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e-20, 1e200, 1e-200])
+def test_spectrum_fit_is_scale_free(scale):
+    """The exponent is scale-free: data far from 1 is rescaled before its float32 product."""
+    X = np.random.default_rng(0).normal(size=(500, 30)) * np.arange(1, 31) ** -1.0
+    reference = PowerLawSpectrum(n_min=1, n_max=30, device="cpu").fit(X)
+    scaled = PowerLawSpectrum(n_min=1, n_max=30, device="cpu").fit(X * scale)
+    assert scaled.alpha_ == pytest.approx(reference.alpha_, rel=1e-5)
+    assert scaled.r2_ == pytest.approx(reference.r2_, rel=1e-5)
+    np.testing.assert_allclose(scaled.eigenvalues_, reference.eigenvalues_, rtol=1e-4, atol=1e-7)
+    assert scaled.score(X * scale) == pytest.approx(reference.r2_, rel=1e-5)
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e-20, 1e150])
+def test_covariance_spectrum_scales_by_the_square(scale):
+    X = np.random.default_rng(0).normal(size=(500, 30)) * np.arange(1, 31) ** -1.0
+    expected = covariance_spectrum(X, device="cpu")
+    got = covariance_spectrum(X * scale, device="cpu")
+    np.testing.assert_allclose(got / scale**2, expected, rtol=1e-4, atol=1e-7 * expected[0])
+
+
+def test_covariance_spectrum_beyond_float64_is_inf_with_a_warning():
+    """(1e155)^2 is not a float64: the largest eigenvalues are inf, the others scaled back."""
+    X = np.random.default_rng(0).normal(size=(500, 30)) * np.logspace(0, -3, 30)
+    expected = covariance_spectrum(X, device="cpu")
+    with pytest.warns(RuntimeWarning, match="float64"):
+        got = covariance_spectrum(X * 1e155, device="cpu")
+    representable = expected * 1e155 < np.finfo(np.float64).max / 1e155
+    assert np.isinf(got[~representable]).all() and representable.sum() >= 10
+    np.testing.assert_allclose(
+        got[representable] / 1e155 / 1e155, expected[representable], rtol=1e-3
+    )
