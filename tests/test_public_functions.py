@@ -199,3 +199,11 @@ def test_bad_point_is_refused(name, model, data):
             call(model, x)
     with pytest.raises(NotFittedError):
         call(make_pipeline(StandardScaler(), LogisticRegression()), X[0])
+
+
+@pytest.mark.parametrize("attack", [fgsm, pgd])
+@pytest.mark.parametrize("eps", ["a", [0.1, 0.2], -0.1, np.nan])
+def test_bad_eps_names_eps(attack, eps, model, data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"^eps must"):
+        attack(model, X[:10], y[:10], eps)

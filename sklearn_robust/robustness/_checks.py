@@ -84,7 +84,12 @@ def label_indices(estimator, y) -> np.ndarray:
 
 def check_eps(eps, n_samples, name="eps") -> np.ndarray:
     """A perturbation size per example: a non-negative scalar or one per row."""
-    eps = np.asarray(eps, dtype=np.float64)
+    try:
+        eps = np.asarray(eps, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must be a number or one number per example; got {eps!r}."
+        ) from exc
     if eps.ndim == 0:
         eps = np.full(n_samples, float(eps))
     if eps.shape != (n_samples,):
