@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -237,6 +238,8 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
                 "samples of at least 2 classes."
             )
         targets = encoder.transform(y).astype(np.int64)
+        if self.early_stopping:
+            self._check_validation_split(targets)
         if self.penalty is not None:
             self.penalty.validate()
         device = resolve_device(self.device)
@@ -252,6 +255,36 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         self.n_iter_ = len(net.history)
         _move_tensors_to_cpu(self.penalty_)  # its fitted state pickles anywhere
         return self
+
+    def _check_validation_split(self, targets):
+        """The stratified hold-out of early stopping must be possible, before any training.
+
+        The split is scikit-learn's StratifiedShuffleSplit, as skorch's ValidSplit
+        makes it: ``ceil(validation_fraction * n)`` validation samples, the rest for
+        training, each part with every class, so every class needs 2 samples.
+        """
+        n_samples, counts = targets.size, np.bincount(targets)
+        n_classes = counts.size
+        n_valid = math.ceil(self.validation_fraction * n_samples)
+        n_train = n_samples - n_valid
+        split = (
+            f"early_stopping holds out validation_fraction={self.validation_fraction} of the "
+            f"{n_samples} training samples, stratified by class: {n_valid} for validation and "
+            f"{n_train} for training"
+        )
+        if min(n_valid, n_train) < n_classes:
+            part, size = ("validation", n_valid) if n_valid < n_classes else ("training", n_train)
+            raise ValueError(
+                f"{split}, but each part needs at least one sample of each of the {n_classes} "
+                f"classes, and {size} {part} samples cannot hold them. Change "
+                "validation_fraction, give more samples or set early_stopping=False."
+            )
+        if counts.min() < 2:
+            rare = self.classes_[counts < 2].tolist()[:5]
+            raise ValueError(
+                f"{split}, but each part needs a sample of every class, and classes {rare} "
+                "have a single sample. Give more samples or set early_stopping=False."
+            )
 
     def _build_module(self, n_features, n_classes, device):
         module_kwargs = self._routed("module__")

@@ -330,8 +330,24 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy; with several levels, the mean over levels of each level's accuracy."""
-        predicted = self.predict(X)
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
         y = np.asarray(y)
+        # Checked before predicting: numpy would otherwise broadcast or fail on the shapes.
+        n_samples = X.shape[0]
+        expected = (n_samples,) if self._one_dimensional else (n_samples, self.n_levels_)
+        if y.shape[:1] != expected[:1] or (not self._one_dimensional and y.shape != expected):
+            labels = "a label" if self._one_dimensional else f"{self.n_levels_} labels (levels)"
+            raise ValueError(
+                f"y must hold {labels} for each of the {n_samples} rows of X, shape {expected}; "
+                f"got shape {y.shape}."
+            )
+        if sample_weight is not None and np.shape(sample_weight) != (n_samples,):
+            raise ValueError(
+                f"sample_weight must have shape ({n_samples},), one weight per row of X; got "
+                f"shape {np.shape(sample_weight)}."
+            )
+        predicted = self.predict(X)
         if predicted.ndim == 1:
             return super().score(X, y, sample_weight=sample_weight)
         weights = None if sample_weight is None else np.asarray(sample_weight)

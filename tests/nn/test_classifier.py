@@ -243,6 +243,30 @@ def test_early_stopping_holds_out_and_stops(digits_split):
     assert "valid_loss" in clf.history_[-1]
 
 
+@pytest.mark.parametrize(
+    "n_per_class, fraction, message",
+    [
+        ((4, 4, 4), 0.1, r"2 for validation.*3 classes, and 2 validation samples"),
+        ((10, 10), 0.95, r"19 for validation and 1 for training.*1 training samples"),
+        ((10, 1), 0.5, r"classes \[1\] have a single sample"),
+    ],
+)
+def test_early_stopping_split_that_cannot_be_made_fails_before_training(
+    n_per_class, fraction, message, monkeypatch
+):
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr("sklearn_robust.nn.classifier.PenalizedNet.fit", no_training)
+    y = np.repeat(np.arange(len(n_per_class)), n_per_class)
+    X = np.random.default_rng(0).normal(size=(y.size, 3))
+    clf = quick(early_stopping=True, validation_fraction=fraction)
+    with pytest.raises(ValueError, match=rf"early_stopping.*validation_fraction={fraction}"):
+        clf.fit(X, y)
+    with pytest.raises(ValueError, match=message):
+        clf.fit(X, y)
+
+
 def test_user_callbacks_and_verbose(digits_split, capsys):
     X_train, _, y_train, _ = digits_split
 

@@ -108,3 +108,30 @@ def test_a_level_with_one_class_is_rejected(torus_split):
     Y[:, 0] = 1
     with pytest.raises(ValueError, match="Level 0 of the labels holds 1 class"):
         StackedLILClassifier(max_epochs=1).fit(X_train, Y)
+
+
+@pytest.mark.parametrize(
+    "y_of",
+    [
+        lambda Y: Y[:-1],  # one row short
+        lambda Y: np.vstack([Y, Y[:1]]),  # one row too many
+        lambda Y: Y[:, 0],  # one level of two
+        lambda Y: np.hstack([Y, Y[:, :1]]),  # a level too many
+    ],
+    ids=["short", "long", "one-level", "extra-level"],
+)
+def test_score_with_y_of_the_wrong_shape_is_a_clear_error(fitted, torus_split, y_of):
+    _, X_test, _, Y_test = torus_split
+    with pytest.raises(
+        ValueError, match=r"y must hold 2 labels \(levels\) for each of the 300 rows"
+    ):
+        fitted.score(X_test, y_of(Y_test))
+    with pytest.raises(ValueError, match="sample_weight must have shape"):
+        fitted.score(X_test, Y_test, sample_weight=np.ones(299))
+
+
+def test_score_with_1d_labels_of_the_wrong_length(torus_split):
+    X_train, X_test, Y_train, Y_test = torus_split
+    clf = StackedLILClassifier(max_epochs=1, device="cpu").fit(X_train, Y_train[:, 0])
+    with pytest.raises(ValueError, match=r"y must hold a label for each of the 300 rows"):
+        clf.score(X_test, Y_test[:-1, 0])
