@@ -146,6 +146,8 @@ class ComparisonResults:
     # (the class's mean certified radius)
     densities: pd.DataFrame | None = None
     timings: dict = field(default_factory=dict)
+    # Test examples attacked and certified: config.eval_size, or the whole test set if smaller.
+    n_evaluated: int | None = None
 
 
 QUICK_MODELS = ("backprop", "l2", "isometry-1", "kh-hybrid")
@@ -268,6 +270,7 @@ def run_comparison(config, progress=print, *, n_jobs=1, client=None) -> Comparis
         som={"input": input_spread, **{m["name"]: m["som"] for m in measured}},
         densities=pd.concat([m["densities"] for m in measured], ignore_index=True),
         timings={m["name"]: m["seconds"] for m in measured},
+        n_evaluated=len(picked),
     )
 
 

@@ -588,6 +588,7 @@ def _json(comparison, files):
             m: (v if m == "input" else v["spread"]) for m, v in comparison.som.items()
         },
         "seconds_per_model": comparison.timings,
+        "n_evaluated": comparison.n_evaluated,
     }
 
 
@@ -605,7 +606,7 @@ def _html(comparison, sections):
         "<h1>sklearn_robust: robustness comparison</h1>",
         f"<p>Data: {html.escape(comparison.data_description)}. Models: "
         f"{html.escape(', '.join(_models(comparison)))}. Attacks on "
-        f"{comparison.config.eval_size} test examples.</p>",
+        f"{comparison.n_evaluated or comparison.config.eval_size} test examples.</p>",
         "<h2>Summary</h2>",
         table.to_html(float_format=lambda v: f"{v:.4g}", border=0),
         '<p>Raw numbers: <a href="results.csv">results.csv</a>, '

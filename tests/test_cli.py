@@ -296,3 +296,14 @@ def test_unknown_option_is_an_argparse_error(capsys):
         main(["compare", "--colour", "red"])
     assert exit_info.value.code == 2
     assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_n_eval_beyond_the_test_set_reports_what_was_evaluated(tmp_path):
+    finished = run_compare(
+        "--quick", "--models", "backprop", "--attacks", "fgsm", "--n-eval", "100000",
+        "--out", "r", cwd=tmp_path,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    n_test = int(np.ceil(0.3 * 1797))  # the digits' stratified 30% test split
+    assert json.loads((tmp_path / "r" / "results.json").read_text())["n_evaluated"] == n_test
+    assert f"Attacks on {n_test} test examples" in (tmp_path / "r" / "index.html").read_text()
