@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import time
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -31,6 +33,28 @@ _ABSOLUTE_VARIANCE_FLOOR = 1e-12
 _ROWS_PER_CHUNK = 256
 # Monte-Carlo draws of each mixture component at least, in kl_to_max_entropy.
 _MIN_DRAWS = 10
+
+
+@contextmanager
+def _all_or_nothing(estimator):
+    """Put back ``estimator``'s attributes if the block raises (Ctrl-C included); re-raise.
+
+    A fit stopped half-way must not leave a half-fitted model that looks fitted:
+    a fresh estimator stays unfitted, a fitted one keeps its previous fit. The
+    attributes other than the parameters are copied on entry, so that nothing the
+    block updates in place can leak into what is put back.
+    """
+    params = estimator.get_params(deep=False)
+    saved = {
+        name: value if name in params else copy.deepcopy(value)
+        for name, value in vars(estimator).items()
+    }
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(saved)
+        raise
 
 
 class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
@@ -185,6 +209,9 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         """Sample each class's DP-GMM posterior.
 
+        A call that does not complete (an error, or Ctrl-C, which propagates)
+        leaves the estimator as it was: unfitted, or with its previous fit.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -195,6 +222,11 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
         -------
         self : DPGMMClassDensity
         """
+        with _all_or_nothing(self):
+            self._fit(X, y)
+        return self
+
+    def _fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
         check_classification_targets(y)
         burn_in = self._burn_in()
@@ -229,7 +261,6 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
             np.stack([t[:, i] for t in traces]) for i in range(3)
         )
         self.n_clusters_ = self.n_clusters_trace_[:, -1].astype(np.int64)
-        return self
 
     def _burn_in(self):
         burn_in = self.n_iter * 4 // 5 if self.burn_in is None else self.burn_in

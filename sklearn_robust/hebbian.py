@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import time
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -69,6 +71,28 @@ def kh_minibatch_step(synapses, weights, batch, learning_rate, p, k, delta):
     touched.add_(update, alpha=learning_rate / normaliser)
     synapses.index_copy_(0, rows, touched)
     weights.index_copy_(0, rows, synaptic_weights(touched, p))
+
+
+@contextmanager
+def _all_or_nothing(estimator):
+    """Put back ``estimator``'s attributes if the block raises (Ctrl-C included); re-raise.
+
+    A fit stopped half-way must not leave a half-trained model that looks fitted:
+    a fresh estimator stays unfitted, a fitted one keeps its previous fit. The
+    attributes other than the parameters are copied on entry, since training
+    updates some of them in place (the synapses, the shuffle stream).
+    """
+    params = estimator.get_params(deep=False)
+    saved = {
+        name: value if name in params else copy.deepcopy(value)
+        for name, value in vars(estimator).items()
+    }
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(saved)
+        raise
 
 
 class KHLayer(torch.nn.Module):
@@ -212,6 +236,9 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     def fit(self, X, y=None):
         """Learn the synapses from X with ``n_epochs`` passes of the local rule.
 
+        A call that does not complete (an error, or Ctrl-C, which propagates)
+        leaves the estimator as it was: unfitted, or with its previous fit.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -223,9 +250,10 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         -------
         self : KHEncoder
         """
-        X = self._validate_input(X, reset=True)
-        self._initialise(X.shape[1])
-        self._train(X, self.n_epochs)
+        with _all_or_nothing(self):
+            X = self._validate_input(X, reset=True)
+            self._initialise(X.shape[1])
+            self._train(X, self.n_epochs)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -234,6 +262,8 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 
         The learning rate follows the same schedule as ``fit``: epoch ``n_iter_``
         of ``n_epochs``; past the end of the schedule it stays at its last value.
+        A call that does not complete (an error, or Ctrl-C, which propagates)
+        leaves the estimator as it was.
 
         Parameters
         ----------
@@ -246,11 +276,12 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         -------
         self : KHEncoder
         """
-        first_call = not hasattr(self, "components_")
-        X = self._validate_input(X, reset=first_call)
-        if first_call:
-            self._initialise(X.shape[1])
-        self._train(X, 1)
+        with _all_or_nothing(self):
+            first_call = not hasattr(self, "components_")
+            X = self._validate_input(X, reset=first_call)
+            if first_call:
+                self._initialise(X.shape[1])
+            self._train(X, 1)
         return self
 
     def _validate_input(self, X, reset):

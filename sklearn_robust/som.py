@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import time
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -124,6 +126,28 @@ def _float32_weights(weights, what):
             f"beyond float32's range, +-{np.finfo(np.float32).max:.3g}, become inf)."
         )
     return weights
+
+
+@contextmanager
+def _all_or_nothing(estimator):
+    """Put back ``estimator``'s attributes if the block raises (Ctrl-C included); re-raise.
+
+    A fit stopped half-way must not leave a half-trained model that looks fitted:
+    a fresh estimator stays unfitted, a fitted one keeps its previous fit. The
+    attributes other than the parameters are copied on entry, since training
+    updates some of them in place (the shuffle stream, the loss history).
+    """
+    params = estimator.get_params(deep=False)
+    saved = {
+        name: value if name in params else copy.deepcopy(value)
+        for name, value in vars(estimator).items()
+    }
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(saved)
+        raise
 
 
 class SOMProbe(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -293,6 +317,9 @@ default="random"
     def fit(self, X, y=None):
         """Train the map on X for ``n_epochs`` passes.
 
+        A call that does not complete (an error, or Ctrl-C, which propagates)
+        leaves the estimator as it was: unfitted, or with its previous fit.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -304,9 +331,10 @@ default="random"
         -------
         self : SOMProbe
         """
-        X = self._validate_input(X, reset=True)
-        self._initialise(X)
-        self._train(X, self.n_epochs)
+        with _all_or_nothing(self):
+            X = self._validate_input(X, reset=True)
+            self._initialise(X)
+            self._train(X, self.n_epochs)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -315,7 +343,8 @@ default="random"
 
         The schedule's length ``T`` is reckoned from this X as in ``fit``; past it
         sigma and the learning rate keep their last values. The first call
-        initialises the map from X.
+        initialises the map from X. A call that does not complete (an error, or
+        Ctrl-C, which propagates) leaves the estimator as it was.
 
         Parameters
         ----------
@@ -328,11 +357,12 @@ default="random"
         -------
         self : SOMProbe
         """
-        first_call = not hasattr(self, "weights_")
-        X = self._validate_input(X, reset=first_call)
-        if first_call:
-            self._initialise(X)
-        self._train(X, 1)
+        with _all_or_nothing(self):
+            first_call = not hasattr(self, "weights_")
+            X = self._validate_input(X, reset=first_call)
+            if first_call:
+                self._initialise(X)
+            self._train(X, 1)
         return self
 
     @property

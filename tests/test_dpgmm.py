@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
 
 from sklearn_robust import DPGMMClassDensity
+from sklearn_robust.dpgmm_sampler import SubClusterSampler
 
 from .conftest import cuda
 
@@ -195,8 +197,6 @@ def test_bad_use_after_fit(two_classes):
 
 
 def test_unfitted():
-    from sklearn.exceptions import NotFittedError
-
     with pytest.raises(NotFittedError):
         DPGMMClassDensity().predict(np.zeros((2, 2)))
 
@@ -209,3 +209,42 @@ def test_cpu_and_cuda_agree(two_classes):
     gpu = DPGMMClassDensity(**params, device="cuda").fit(X, y)
     np.testing.assert_array_equal(gpu.n_clusters_, cpu.n_clusters_)
     np.testing.assert_allclose(gpu.class_log_density(X), cpu.class_log_density(X), rtol=1e-6)
+
+
+def _interrupt_second_call(monkeypatch, owner, name):
+    """Make ``owner.name`` raise KeyboardInterrupt (as Ctrl-C does) on its second call."""
+    original = getattr(owner, name)
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(None)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, interrupted)
+    return calls
+
+
+def test_interrupted_fit_leaves_no_fitted_model(monkeypatch):
+    rng = np.random.default_rng(7)
+    X, y = rng.normal(size=(60, 3)), np.repeat([0, 1], 30)
+    model = DPGMMClassDensity(n_components=2, n_iter=10, burn_in=5, random_state=0, device="cpu")
+    calls = _interrupt_second_call(monkeypatch, SubClusterSampler, "sweep")
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y)
+    assert len(calls) == 2
+    with pytest.raises(NotFittedError):
+        model.predict(X)
+    assert vars(model).keys() == vars(DPGMMClassDensity()).keys()  # no fitted attribute at all
+
+
+def test_interrupted_refit_keeps_the_previous_model(monkeypatch):
+    rng = np.random.default_rng(7)
+    X, y = rng.normal(size=(60, 3)), np.repeat([0, 1], 30)
+    model = DPGMMClassDensity(n_iter=10, burn_in=5, random_state=0, device="cpu").fit(X, y)
+    before = pickle.dumps(model)
+    _interrupt_second_call(monkeypatch, SubClusterSampler, "sweep")
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X[:40, :2] * 3.0, np.repeat(["a", "b"], 20))
+    assert pickle.dumps(model) == before

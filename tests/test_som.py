@@ -9,7 +9,9 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 from sklearn_robust import SOMProbe
+from sklearn_robust import som as som_module
 from sklearn_robust.som import decay_factor, grid_distance, som_minibatch_step
+from sklearn_robust.som_training import _ScaledWeights
 
 from .conftest import cuda
 
@@ -440,3 +442,56 @@ def test_euclidean_map_scales_with_the_data(clusters, algorithm):
     assert np.array(large.loss_history_) / 1e30 == pytest.approx(small.loss_history_, rel=1e-5)
     np.testing.assert_allclose(large.transform(X * 1e30) / 1e30, small.transform(X), rtol=1e-5)
     assert large.score(X * 1e30) / 1e30 == pytest.approx(small.score(X), rel=1e-5)
+
+
+def _interrupt_second_call(monkeypatch, owner, name):
+    """Make ``owner.name`` raise KeyboardInterrupt (as Ctrl-C does) on its second call."""
+    original = getattr(owner, name)
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(None)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, interrupted)
+    return calls
+
+
+# Called more than once per epoch by each algorithm's training (for the batch map
+# with one chunk: once in the epoch, once more for the final errors).
+_TRAINING_STEPS = {"minibatch": (_ScaledWeights, "step"), "batch": (som_module, "_unit_similarity")}
+
+
+@pytest.mark.parametrize("algorithm", ["minibatch", "batch"])
+def test_interrupted_fit_leaves_no_fitted_map(clusters, monkeypatch, algorithm):
+    X, _ = clusters
+    for method in ("fit", "partial_fit"):
+        som = SOMProbe(5, 5, sigma=2.0, n_epochs=2, algorithm=algorithm, random_state=0)
+        with monkeypatch.context() as patch:
+            calls = _interrupt_second_call(patch, *_TRAINING_STEPS[algorithm])
+            with pytest.raises(KeyboardInterrupt):
+                getattr(som, method)(X)
+        assert len(calls) == 2
+        with pytest.raises(NotFittedError):
+            som.predict(X)
+        assert not hasattr(som, "weights_") and not hasattr(som, "n_features_in_")
+
+
+@pytest.mark.parametrize("algorithm", ["minibatch", "batch"])
+def test_interrupted_partial_fit_or_refit_keeps_the_previous_map(clusters, monkeypatch, algorithm):
+    X, _ = clusters
+    params = dict(n_rows=5, n_cols=5, sigma=2.0, n_epochs=3, algorithm=algorithm, random_state=0)
+    som = SOMProbe(**params).fit(X)
+    before = pickle.dumps(som)
+    for call in (lambda: som.partial_fit(X), lambda: som.fit(X[:, :5] * 2.0)):
+        with monkeypatch.context() as patch:
+            _interrupt_second_call(patch, *_TRAINING_STEPS[algorithm])
+            with pytest.raises(KeyboardInterrupt):
+                call()
+        assert pickle.dumps(som) == before
+    # the shuffle stream was put back too: the next epoch is the uninterrupted one
+    expected = SOMProbe(**params).fit(X).partial_fit(X)
+    np.testing.assert_array_equal(som.partial_fit(X).weights_, expected.weights_)
+    assert som.loss_history_ == expected.loss_history_
