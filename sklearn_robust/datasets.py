@@ -395,8 +395,8 @@ def load_csv(
     FileNotFoundError
         If ``path`` is not a file.
     ValueError
-        If a feature is non-numeric or missing, a label is missing, there are fewer
-        than two classes or ``label_column`` is not a column.
+        If the file has no data rows, a feature is non-numeric or missing, a label is
+        missing, there are fewer than two classes or ``label_column`` is not a column.
 
     Examples
     --------
@@ -416,6 +416,10 @@ def load_csv(
     if not path.is_file():
         raise FileNotFoundError(f"No CSV file at '{path}'.")
     frame, has_header = _read_csv_frame(path, header)
+    if frame.shape[0] == 0:
+        raise ValueError(
+            f"CSV '{path}' has no data rows, only a header: {[str(c) for c in frame.columns]}."
+        )
     label = _label_name(frame, label_column, path)
     features = frame.drop(columns=label)
     _check_features(features, path)
@@ -450,8 +454,13 @@ def _read_csv_frame(path, header):
             head = pd.read_csv(path, header=None, nrows=2, dtype=str)
             numeric = head.apply(lambda column: column.map(_is_number))
             # A header row names columns whose values are numbers: text above a number.
-            header = 0 if len(head) == 2 and (~numeric.iloc[0] & numeric.iloc[1]).any() else None
+            # A lone row without any number is a header too: a data row has numeric features.
+            above_a_number = len(head) == 2 and (~numeric.iloc[0] & numeric.iloc[1]).any()
+            lone_text_row = len(head) == 1 and not numeric.iloc[0].any()
+            header = 0 if above_a_number or lone_text_row else None
         return pd.read_csv(path, header=header), header is not None
+    except pd.errors.EmptyDataError as exc:
+        raise ValueError(f"CSV '{path}' is empty: it has neither a header nor data rows.") from exc
     except _BAD_FILE_ERRORS as exc:
         raise ValueError(f"Cannot read CSV '{path}': {exc}") from exc
 

@@ -360,6 +360,10 @@ def test_load_csv_header_argument(tmp_path):
         ("a,b,y\n1,2,0\n3,4,1\n", {"label_column": 3}, ValueError, "label_column=3"),
         ("a,b,y\n1,2,0\n3,4,1\n", {"scale": 0}, ValueError, "scale"),
         ("a,b,y\n1,2,0\n3,4,1\n", {"header": "yes"}, ValueError, "header"),
+        ("a,b,y\n", {}, ValueError, r"no data rows, only a header: \['a', 'b', 'y'\]"),
+        ("a,b,y\n\n", {}, ValueError, r"no data rows, only a header"),
+        ("a,b,y\n", {"header": 0}, ValueError, r"no data rows, only a header"),
+        ("", {}, ValueError, "is empty"),
     ],
 )
 def test_load_csv_errors(tmp_path, text, kwargs, error, match):
