@@ -16,9 +16,10 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._torch import resolve_device, seed_from, to_numpy, to_tensor, torch_generator
+from ._validation import validate_float_data
 
 __all__ = ["KHEncoder", "KHLayer"]
 
@@ -130,7 +131,8 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     (``g = -delta``); per minibatch ``dS = sum_b g (x_b - h_b S)``, scaled so its
     largest element equals the learning rate, which decays linearly to zero over
     ``n_epochs``. ``transform`` returns the hybrid model's hidden layer
-    ``ReLU(W x) ** power``.
+    ``ReLU(W x) ** power``. The computations are float32: input beyond float32's
+    range (about ``3.4e38``) is refused with a ``ValueError``.
 
     Parameters
     ----------
@@ -291,7 +293,8 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                 "ranked unit has to exist."
             )
         resolve_device(self.device)  # a bad device fails here, before any work
-        return validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
+        # Values beyond float32's range are refused: they would be inf in float32, then NaN.
+        return validate_float_data(self, X, reset=reset)
 
     def _initialise(self, n_features):
         generator = torch_generator(self.random_state)
@@ -354,7 +357,7 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         hidden : ndarray of shape (n_samples, n_components), float32
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        X = validate_float_data(self, X, reset=False)
         device = resolve_device(self.device)
         layer = self.to_torch_module().to(device)
         chunks = []

@@ -17,9 +17,10 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._torch import resolve_device, seed_from, to_numpy, to_tensor, torch_generator
+from ._validation import validate_float_data
 from .som_training import (
     _distance_from_similarity,
     _neighbourhood,
@@ -184,7 +185,8 @@ class SOMProbe(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     of ``X`` (to float32 rounding), with the same BMUs; with ``metric="cosine"``
     each input row and each unit is scaled by its own power of two when BMUs and
     distances are computed, so a map can be queried at any scale. The weights are
-    stored in float32 in the data's units.
+    stored in float32 in the data's units, and input beyond float32's range
+    (about ``3.4e38``) is refused with a ``ValueError``.
 
     Parameters
     ----------
@@ -376,9 +378,8 @@ default="random"
     def _validate_input(self, X, reset):
         resolve_device(self.device)  # a bad device fails here, before any work
         # Two samples at least: a map is not learned (nor its init scaled) from one.
-        return validate_data(
-            self, X, reset=reset, dtype=[np.float32, np.float64], ensure_min_samples=2
-        )
+        # Values beyond float32's range are refused: the map's weights are float32.
+        return validate_float_data(self, X, reset=reset, ensure_min_samples=2)
 
     def _initialise(self, X):
         n_samples, n_features = X.shape
@@ -525,7 +526,7 @@ default="random"
     # ------------------------------------------------------------ inference
     def _check(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        return validate_float_data(self, X, reset=False)
 
     def _scaled(self, X):
         """``X`` and the weights, each divided by a power of two, and the Euclidean exponent.

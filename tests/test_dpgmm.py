@@ -248,3 +248,17 @@ def test_interrupted_refit_keeps_the_previous_model(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         model.fit(X[:40, :2] * 3.0, np.repeat(["a", "b"], 20))
     assert pickle.dumps(model) == before
+
+
+def test_float64_values_beyond_float32_are_computed_not_refused():
+    """The model computes in float64: data at 1e39 is fitted as the data at 1, rescaled
+    (densities shift by -d log c), rather than refused as by the float32 estimators."""
+    rng = np.random.default_rng(8)
+    X = np.concatenate([rng.normal(0, 1, (50, 3)), rng.normal(5, 1, (50, 3))])
+    y = np.repeat([0, 1], 50)
+    params = dict(n_iter=20, burn_in=10, random_state=0, device="cpu")
+    plain = DPGMMClassDensity(**params).fit(X, y)
+    scaled = DPGMMClassDensity(**params).fit(X * 1e39, y)
+    np.testing.assert_array_equal(scaled.predict(X * 1e39), plain.predict(X))
+    np.testing.assert_array_equal(scaled.n_clusters_, plain.n_clusters_)
+    assert scaled.score(X * 1e39, y) + 3 * np.log(1e39) == pytest.approx(plain.score(X, y))

@@ -312,3 +312,19 @@ def test_interrupted_partial_fit_or_refit_keeps_the_previous_encoder(digits, mon
     # the synapses and the shuffle stream were put back: the next epoch is the uninterrupted one
     expected = KHEncoder(n_components=20, n_epochs=3, random_state=0).fit(X).partial_fit(X)
     np.testing.assert_array_equal(encoder.partial_fit(X).components_, expected.components_)
+
+
+def test_values_beyond_float32_are_refused(digits):
+    """float64 input above float32's largest value would become inf in float32, then NaN."""
+    X, _ = digits
+    huge = X.astype(np.float64) * 1e39
+    message = r"X holds values .* beyond float32's range"
+    with pytest.raises(ValueError, match=message):
+        KHEncoder(n_components=20, n_epochs=1).fit(huge)
+    with pytest.raises(ValueError, match=message):
+        KHEncoder(n_components=20, n_epochs=1).partial_fit(huge)
+    encoder = KHEncoder(n_components=20, n_epochs=1, random_state=0).fit(X)
+    with pytest.raises(ValueError, match=message):
+        encoder.partial_fit(huge)
+    with pytest.raises(ValueError, match=message):
+        encoder.transform(huge)

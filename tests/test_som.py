@@ -495,3 +495,27 @@ def test_interrupted_partial_fit_or_refit_keeps_the_previous_map(clusters, monke
     expected = SOMProbe(**params).fit(X).partial_fit(X)
     np.testing.assert_array_equal(som.partial_fit(X).weights_, expected.weights_)
     assert som.loss_history_ == expected.loss_history_
+
+
+def test_values_beyond_float32_are_refused(clusters):
+    """float64 input above float32's largest value would become inf in the map's float32."""
+    X, _ = clusters
+    huge = X.astype(np.float64) * 1e39 / np.abs(X).max()
+    message = r"X holds values .* beyond float32's range"
+    with pytest.raises(ValueError, match=message):
+        SOMProbe(5, 5, n_epochs=1).fit(huge)
+    with pytest.raises(ValueError, match=message):
+        SOMProbe(5, 5, n_epochs=1).partial_fit(huge)
+    with pytest.raises(ValueError, match=r"initial weights .* float32"):
+        SOMProbe(5, 5, n_epochs=1, init=np.full((5, 5, X.shape[1]), 1e39)).fit(X)
+    for metric in ("cosine", "euclidean"):
+        som = SOMProbe(5, 5, metric=metric, n_epochs=1, random_state=0).fit(X)
+        with pytest.raises(ValueError, match=message):
+            som.partial_fit(huge)
+        for method in ("transform", "predict", "score", "top_bmus", "bmu_density"):
+            with pytest.raises(ValueError, match=message):
+                getattr(som, method)(huge)
+        with pytest.raises(ValueError, match=message):
+            som.class_spread(huge, np.zeros(len(huge)))
+        with pytest.raises(ValueError, match=message):
+            som.bmu_shift(X, huge)

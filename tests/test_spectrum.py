@@ -498,3 +498,17 @@ def test_covariance_spectrum_beyond_float64_is_inf_with_a_warning():
     np.testing.assert_allclose(
         got[representable] / 1e155 / 1e155, expected[representable], rtol=1e-3
     )
+
+
+def test_float64_values_beyond_float32_are_computed_not_refused():
+    """The spectrum is computed on rescaled data: 1e39 (beyond float32) is not refused."""
+    X = np.random.default_rng(0).normal(size=(500, 30)) * np.arange(1, 31) ** -1.0
+    reference = PowerLawSpectrum(n_min=1, n_max=30, device="cpu").fit(X)
+    est = PowerLawSpectrum(n_min=1, n_max=30, device="cpu").fit(X * 1e39)
+    assert est.alpha_ == pytest.approx(reference.alpha_, rel=1e-5)
+    np.testing.assert_allclose(
+        covariance_spectrum(X * 1e39, device="cpu") / 1e78,
+        covariance_spectrum(X, device="cpu"),
+        rtol=1e-4,
+        atol=1e-7,
+    )
