@@ -6,7 +6,14 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-__all__ = ["resolve_device", "seed_from", "to_numpy", "to_tensor", "torch_generator"]
+__all__ = [
+    "binary_exponent",
+    "resolve_device",
+    "seed_from",
+    "to_numpy",
+    "to_tensor",
+    "torch_generator",
+]
 
 DTYPE = torch.float32
 
@@ -54,6 +61,24 @@ def to_tensor(X, device="cpu") -> torch.Tensor:
         return X.to(device=device, dtype=DTYPE)
     array = np.ascontiguousarray(X, dtype=np.float32)
     return torch.from_numpy(array).to(device)
+
+
+def binary_exponent(*arrays) -> int:
+    """The ``e`` with every ``|x| < 2^e`` in ``arrays``, the largest at least ``2^(e-1)``.
+
+    0 for arrays of zeros or no values. Dividing by ``2^e`` (``np.ldexp(X, -e)``)
+    is exact in binary floating point and brings data of any scale into
+    ``[-1, 1]``, where float32 products cannot overflow.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_robust._torch import binary_exponent
+    >>> binary_exponent(np.array([3.0, -5.0]))
+    3
+    """
+    largest = max((max(float(np.max(a)), -float(np.min(a))) for a in arrays if a.size), default=0.0)
+    return int(np.frexp(largest)[1])
 
 
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:

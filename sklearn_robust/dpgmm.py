@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import time
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,6 +16,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._atomic_fit import all_or_nothing
 from ._torch import resolve_device, seed_from
 from .dpgmm_sampler import SubClusterSampler
 from .niw import NIWPrior, student_t_mixture_log_density
@@ -33,28 +32,6 @@ _ABSOLUTE_VARIANCE_FLOOR = 1e-12
 _ROWS_PER_CHUNK = 256
 # Monte-Carlo draws of each mixture component at least, in kl_to_max_entropy.
 _MIN_DRAWS = 10
-
-
-@contextmanager
-def _all_or_nothing(estimator):
-    """Put back ``estimator``'s attributes if the block raises (Ctrl-C included); re-raise.
-
-    A fit stopped half-way must not leave a half-fitted model that looks fitted:
-    a fresh estimator stays unfitted, a fitted one keeps its previous fit. The
-    attributes other than the parameters are copied on entry, so that nothing the
-    block updates in place can leak into what is put back.
-    """
-    params = estimator.get_params(deep=False)
-    saved = {
-        name: value if name in params else copy.deepcopy(value)
-        for name, value in vars(estimator).items()
-    }
-    try:
-        yield
-    except BaseException:
-        vars(estimator).clear()
-        vars(estimator).update(saved)
-        raise
 
 
 class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
@@ -222,7 +199,7 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
         -------
         self : DPGMMClassDensity
         """
-        with _all_or_nothing(self):
+        with all_or_nothing(self):
             self._fit(X, y)
         return self
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import copy
 import time
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,6 +16,7 @@ from sklearn.base import (
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from ._atomic_fit import all_or_nothing
 from ._torch import resolve_device, seed_from, to_numpy, to_tensor, torch_generator
 from ._validation import validate_float_data
 
@@ -72,28 +71,6 @@ def kh_minibatch_step(synapses, weights, batch, learning_rate, p, k, delta):
     touched.add_(update, alpha=learning_rate / normaliser)
     synapses.index_copy_(0, rows, touched)
     weights.index_copy_(0, rows, synaptic_weights(touched, p))
-
-
-@contextmanager
-def _all_or_nothing(estimator):
-    """Put back ``estimator``'s attributes if the block raises (Ctrl-C included); re-raise.
-
-    A fit stopped half-way must not leave a half-trained model that looks fitted:
-    a fresh estimator stays unfitted, a fitted one keeps its previous fit. The
-    attributes other than the parameters are copied on entry, since training
-    updates some of them in place (the synapses, the shuffle stream).
-    """
-    params = estimator.get_params(deep=False)
-    saved = {
-        name: value if name in params else copy.deepcopy(value)
-        for name, value in vars(estimator).items()
-    }
-    try:
-        yield
-    except BaseException:
-        vars(estimator).clear()
-        vars(estimator).update(saved)
-        raise
 
 
 class KHLayer(torch.nn.Module):
@@ -252,7 +229,7 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         -------
         self : KHEncoder
         """
-        with _all_or_nothing(self):
+        with all_or_nothing(self):
             X = self._validate_input(X, reset=True)
             self._initialise(X.shape[1])
             self._train(X, self.n_epochs)
@@ -278,7 +255,7 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         -------
         self : KHEncoder
         """
-        with _all_or_nothing(self):
+        with all_or_nothing(self):
             first_call = not hasattr(self, "components_")
             X = self._validate_input(X, reset=first_call)
             if first_call:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import time
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -19,7 +17,8 @@ from sklearn.base import (
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._torch import resolve_device, seed_from, to_numpy, to_tensor, torch_generator
+from ._atomic_fit import all_or_nothing
+from ._torch import binary_exponent, resolve_device, seed_from, to_numpy, to_tensor, torch_generator
 from ._validation import validate_float_data
 from .som_training import (
     _distance_from_similarity,
@@ -103,17 +102,8 @@ def _squared_grid_distances(shape, toroidal, device):
     return torch.as_tensor(squared, dtype=torch.float32, device=device)
 
 
-def _binary_exponent(*arrays):
-    """The ``e`` with every ``|x| < 2^e`` in ``arrays``, the largest at least ``2^(e-1)``.
-
-    0 for arrays of zeros. Dividing by ``2^e`` is exact in binary floating point.
-    """
-    largest = max((max(float(np.max(a)), -float(np.min(a))) for a in arrays if a.size), default=0.0)
-    return int(np.frexp(largest)[1])
-
-
 def _row_exponents(X):
-    """:func:`_binary_exponent` of each row, ``(n, 1)``."""
+    """:func:`~sklearn_robust._torch.binary_exponent` of each row, ``(n, 1)``."""
     return np.frexp(np.max(np.abs(X), axis=1, keepdims=True))[1]
 
 
@@ -127,28 +117,6 @@ def _float32_weights(weights, what):
             f"beyond float32's range, +-{np.finfo(np.float32).max:.3g}, become inf)."
         )
     return weights
-
-
-@contextmanager
-def _all_or_nothing(estimator):
-    """Put back ``estimator``'s attributes if the block raises (Ctrl-C included); re-raise.
-
-    A fit stopped half-way must not leave a half-trained model that looks fitted:
-    a fresh estimator stays unfitted, a fitted one keeps its previous fit. The
-    attributes other than the parameters are copied on entry, since training
-    updates some of them in place (the shuffle stream, the loss history).
-    """
-    params = estimator.get_params(deep=False)
-    saved = {
-        name: value if name in params else copy.deepcopy(value)
-        for name, value in vars(estimator).items()
-    }
-    try:
-        yield
-    except BaseException:
-        vars(estimator).clear()
-        vars(estimator).update(saved)
-        raise
 
 
 class SOMProbe(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -333,7 +301,7 @@ default="random"
         -------
         self : SOMProbe
         """
-        with _all_or_nothing(self):
+        with all_or_nothing(self):
             X = self._validate_input(X, reset=True)
             self._initialise(X)
             self._train(X, self.n_epochs)
@@ -359,7 +327,7 @@ default="random"
         -------
         self : SOMProbe
         """
-        with _all_or_nothing(self):
+        with all_or_nothing(self):
             first_call = not hasattr(self, "weights_")
             X = self._validate_input(X, reset=first_call)
             if first_call:
@@ -388,7 +356,7 @@ default="random"
             generator = torch_generator(self.random_state)
             noise = torch.randn(self._n_units, n_features, generator=generator).numpy()
             # On scaled data: the variance of float32 values above ~1e19 overflows.
-            exponent = _binary_exponent(X)
+            exponent = binary_exponent(X)
             scaled = np.ldexp(X, -exponent)
             weights = np.ldexp(scaled.mean(axis=0) + noise * scaled.std(axis=0), exponent)
         elif isinstance(self.init, str):  # "sample"
@@ -414,7 +382,7 @@ default="random"
         device = resolve_device(self.device)
         # Trained in units of 2^exponent (see the class docstring): an exact scaling
         # that keeps float32 squares and products finite.
-        exponent = _binary_exponent(X, self.weights_)
+        exponent = binary_exponent(X, self.weights_)
         unit = self._distance_unit(exponent)
         data = to_tensor(np.ldexp(X, -exponent), device)
         norms = _row_norms(data)  # once: every epoch's loss needs them
@@ -539,7 +507,7 @@ default="random"
         weights = self.weights_.reshape(self._n_units, -1)
         if self.metric == "cosine":
             return np.ldexp(X, -_row_exponents(X)), np.ldexp(weights, -_row_exponents(weights)), 0
-        exponent = _binary_exponent(X, weights)
+        exponent = binary_exponent(X, weights)
         return np.ldexp(X, -exponent), np.ldexp(weights, -exponent), exponent
 
     @torch.inference_mode()

@@ -14,7 +14,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._torch import resolve_device, to_numpy, to_tensor, torch_generator
+from ._torch import binary_exponent, resolve_device, to_numpy, to_tensor, torch_generator
 
 __all__ = ["PowerLawFit", "PowerLawSpectrum", "covariance_spectrum", "fit_power_law"]
 
@@ -99,10 +99,10 @@ def _scaled_spectrum(X, device):
     # the input's own precision, as subtracting a large mean in float32 would
     # cancel the digits that carry the variance; scaled again, as centring can
     # leave much smaller values (a large mean, a small spread).
-    first = _binary_exponent(X)
+    first = binary_exponent(X)
     centred = np.ldexp(X, -first)
     centred -= centred.mean(axis=0)
-    second = _binary_exponent(centred)
+    second = binary_exponent(centred)
     centred = to_tensor(np.ldexp(centred, -second), resolve_device(device))
     product = _scatter_matrix(centred) / (n_samples - 1)
     eigenvalues = to_numpy(torch.linalg.eigvalsh(product.double())).astype(np.float64)
@@ -112,12 +112,6 @@ def _scaled_spectrum(X, device):
     # whatever the solver returns beyond it is round-off, not variance.
     eigenvalues[n_samples - 1 :] = 0.0
     return eigenvalues, first + second
-
-
-def _binary_exponent(X):
-    """The ``e`` with every ``|x| < 2^e`` and the largest at least ``2^(e-1)`` (0 for zeros)."""
-    largest = max(float(np.max(X)), -float(np.min(X))) if X.size else 0.0
-    return int(np.frexp(largest)[1])
 
 
 def _scatter_matrix(centred):
