@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._torch import resolve_device, to_numpy
+from ._validation import validate_float_data
 
 __all__ = ["LayerActivations", "VectorCodes", "vector_codes"]
 
@@ -231,7 +232,7 @@ class VectorCodes(TransformerMixin, BaseEstimator):
         return self
 
     def _validate_input(self, X, reset):
-        X = validate_data(self, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64])
+        X = validate_float_data(self, X, reset=reset, allow_nd=True)
         if X.ndim == 2:
             if self.map_shape is None:
                 raise ValueError(
@@ -514,7 +515,7 @@ class LayerActivations(TransformerMixin, BaseEstimator):
         if reset:
             for attribute in ("n_features_in_", "feature_names_in_"):
                 self.__dict__.pop(attribute, None)
-        X = validate_data(self, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64])
+        X = validate_float_data(self, X, reset=reset, allow_nd=True)
         if reset:
             self.input_shape_ = tuple(X.shape[1:])
             if X.ndim != 2:  # n_features_in_ means columns; nd inputs are checked by shape

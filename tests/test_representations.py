@@ -294,3 +294,21 @@ def test_transform_before_fit():
         LayerActivations(_mlp(), "1").transform(np.zeros((2, 6)))
     with pytest.raises(NotFittedError):
         LayerActivations(RobustNetClassifier(), "encoder.1").fit(np.zeros((2, 64)))
+
+
+def test_values_beyond_float32_are_refused_in_fit_and_transform():
+    # Cast to float32 they would be inf, and the codes or activations NaN.
+    maps = np.zeros((2, 3, 4, 4))
+    huge = maps.copy()
+    huge[1, 2, 0, 0] = 1e39
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        VectorCodes().fit(huge)
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        VectorCodes().fit(maps).transform(huge)
+    rows = np.zeros((4, 6))
+    huge = rows.copy()
+    huge[2, 3] = -1e39
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        LayerActivations(_mlp(), "1").fit(huge)
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        LayerActivations(_mlp(), "1").fit(rows).transform(huge)

@@ -13,11 +13,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 
 from .._torch import resolve_device, seed_from, to_numpy, to_tensor
+from .._validation import validate_float_data
 from ._training import PenalizedNet, PenaltyEpochHook, forward_batches, seeded, skorch_device
 from .modules import MLP, split_output
 from .penalties import Penalty
@@ -228,7 +229,7 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         """
         self.__dict__.pop("module_", None)  # a new fit drops the old model, even if it stops
         self._check_routed()
-        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64], y_numeric=False)
+        X, y = validate_float_data(self, X, y, y_numeric=False)
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
@@ -360,7 +361,7 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
     # --------------------------------------------------------------- predicting
     def _forward(self, X, output="logits"):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        X = validate_float_data(self, X, reset=False)
         device = next(self.module_.parameters(), torch.zeros(())).device
         return forward_batches(self.module_, to_tensor(X, device), output=output)
 

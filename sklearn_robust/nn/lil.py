@@ -11,10 +11,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from skorch.utils import to_tensor as skorch_to_tensor
 
 from .._torch import resolve_device, seed_from, to_numpy, to_tensor
+from .._validation import validate_float_data
 from ._training import InterruptibleNet, seeded, skorch_device
 from .modules import ACTIVATIONS
 from .penalties import IsometryPenalty, PenaltyBatch
@@ -217,9 +218,7 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 f"batch_size={self.batch_size}, hidden_sizes={self.hidden_sizes!r}."
             )
         self.__dict__.pop("module_", None)  # a new fit drops the old model, even if it stops
-        X, y = validate_data(
-            self, X, y, multi_output=True, dtype=[np.float32, np.float64], y_numeric=False
-        )
+        X, y = validate_float_data(self, X, y, multi_output=True, y_numeric=False)
         check_classification_targets(y)
         targets = self._encode_levels(y)
         device = resolve_device(self.device)
@@ -271,7 +270,7 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _levels(self, X):
         """Per-level (logits, hidden) of X, in eval mode, without gradients."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        X = validate_float_data(self, X, reset=False)
         device = next(self.module_.parameters()).device
         with torch.no_grad():
             levels = self.module_(to_tensor(X, device))
@@ -331,7 +330,7 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def score(self, X, y, sample_weight=None):
         """Mean accuracy; with several levels, the mean over levels of each level's accuracy."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        X = validate_float_data(self, X, reset=False)
         y = np.asarray(y)
         # Checked before predicting: numpy would otherwise broadcast or fail on the shapes.
         n_samples = X.shape[0]

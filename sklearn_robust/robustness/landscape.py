@@ -20,6 +20,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._torch import to_numpy, to_tensor
+from .._validation import FLOAT32_MAX, check_float32_range
 from ..bridge import as_torch
 from ._checks import check_batch_size, eval_mode
 
@@ -282,6 +283,16 @@ def _plane(estimator, x, directions, extent, resolution, random_state) -> _Plane
         directions = check_random_state(random_state).standard_normal((2, center.size))
     directions = _orthonormal(directions, center.size)
     offsets = np.linspace(-float(extent), float(extent), resolution)
+    # The grid is evaluated in float32: a point beyond its range would become inf and
+    # then NaN, predicted as class 0. The grid is largest at a corner of the square.
+    corners = center + np.array([[-1, -1], [-1, 1], [1, -1], [1, 1]]) @ (extent * directions)
+    largest = float(np.abs(corners).max())
+    if largest > FLOAT32_MAX:
+        raise ValueError(
+            f"The plane's grid, x +- extent={float(extent):.3g} along the directions, reaches "
+            f"{largest:.3g} in absolute value, beyond float32's range (+-{FLOAT32_MAX:.3g}) "
+            "in which this package computes; choose a smaller extent."
+        )
     return _Plane(center=center, directions=directions, offsets=offsets)
 
 
@@ -289,7 +300,7 @@ def _check_center(estimator, x) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim != 1:
         raise ValueError(f"x must be one example, a 1-D array; got shape {x.shape}.")
-    x = check_array(x[None], dtype=np.float64, ensure_all_finite=True)[0]
+    x = check_float32_range(check_array(x[None], dtype=np.float64, ensure_all_finite=True), "x")[0]
     n_features = getattr(estimator, "n_features_in_", None)
     if n_features is not None and x.size != n_features:
         raise ValueError(

@@ -328,3 +328,24 @@ def test_pickling_leaves_the_model_intact_and_keeps_penalty_state(digits_split):
     assert reloaded.module_ is reloaded.net_.module_  # one network, mapped by skorch
     assert reloaded.penalty_.eigenvectors_.device.type == "cpu"
     assert reloaded.net_.inputs_ is None  # no training batch travels with the model
+
+
+def test_values_beyond_float32_are_refused_in_fit_and_predict(digits_split):
+    # Cast to float32 they would be inf: NaN probabilities and class-0 predictions.
+    X_train, X_test, y_train, _ = digits_split
+    huge = X_train[:50].astype(np.float64)
+    huge[3, 5] = 1e39
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        quick(max_epochs=1).fit(huge, y_train[:50])
+    clf = quick(max_epochs=1).fit(X_train, y_train)
+    huge = X_test[:5].astype(np.float64)
+    huge[0, 0] = -1e39
+    for method in ("predict", "predict_proba", "predict_log_proba", "decision_function"):
+        with pytest.raises(ValueError, match="beyond float32's range"):
+            getattr(clf, method)(huge)
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        clf.transform(huge)
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        clf.transform(huge, layer=0)
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        clf.score(huge, np.zeros(5))

@@ -135,3 +135,18 @@ def test_score_with_1d_labels_of_the_wrong_length(torus_split):
     clf = StackedLILClassifier(max_epochs=1, device="cpu").fit(X_train, Y_train[:, 0])
     with pytest.raises(ValueError, match=r"y must hold a label for each of the 300 rows"):
         clf.score(X_test, Y_test[:-1, 0])
+
+
+def test_values_beyond_float32_are_refused_in_fit_and_predict(fitted, torus_split):
+    X_train, X_test, Y_train, Y_test = torus_split
+    huge = X_train.astype(np.float64)
+    huge[0, 0] = 1e39
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        StackedLILClassifier(max_epochs=1, device="cpu").fit(huge, Y_train)
+    huge = X_test.astype(np.float64)
+    huge[-1, 1] = -1e39
+    for method in ("predict", "predict_proba", "transform"):
+        with pytest.raises(ValueError, match="beyond float32's range"):
+            getattr(fitted, method)(huge)
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        fitted.score(huge, Y_test)

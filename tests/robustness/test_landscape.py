@@ -259,6 +259,10 @@ def wrong_rank(n):
         ({"directions": wrong_rank(N_FEATURES)}, "rank 2"),
         ({"directions": np.zeros((2, N_FEATURES))}, "rank 2"),
         ({"directions": np.full((2, N_FEATURES), np.nan)}, "finite"),
+        # Beyond float32's range the grid would be inf, then NaN, then class 0.
+        ({"x": np.r_[1e39, np.zeros(N_FEATURES - 1)]}, r"x holds .*float32's range"),
+        ({"extent": 1e39}, r"grid.*extent=1e\+39.*float32's range"),
+        ({"x": np.full(N_FEATURES, 3e38), "extent": 1e38}, r"grid.*float32's range"),
     ],
 )
 @pytest.mark.parametrize("function", [decision_landscape, jacobian_norm_map])
