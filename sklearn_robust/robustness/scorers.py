@@ -4,6 +4,13 @@ critical distance and certified accuracy.
 Each scorer seeds its randomness with ``random_state=0`` unless told otherwise, so
 that every candidate of a search meets the same noise and the search is
 reproducible. They are plain picklable objects, so ``n_jobs > 1`` works.
+
+Every parameter, including the keyword arguments passed on to the attack,
+:func:`~sklearn_robust.robustness.critical_distance` or
+:func:`~sklearn_robust.robustness.certify`, is checked when the scorer is made,
+by the checks those functions run themselves: inside ``cross_val_score`` or
+``GridSearchCV`` an error would only turn the scores into NaN, with a warning.
+Unknown keyword arguments raise a TypeError that lists the accepted ones.
 """
 
 from __future__ import annotations
