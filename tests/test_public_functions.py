@@ -207,3 +207,54 @@ def test_bad_eps_names_eps(attack, eps, model, data):
     X, y = data
     with pytest.raises(ValueError, match=r"^eps must"):
         attack(model, X[:10], y[:10], eps)
+
+
+# ------------------------------------------------------------------ estimators in float32
+def _estimators():
+    """(estimator, methods that take X) for every estimator that computes in float32."""
+    import torch
+
+    from sklearn_robust import (
+        LayerActivations,
+        RobustNetClassifier,
+        SOMProbe,
+        StackedLILClassifier,
+        VectorCodes,
+    )
+
+    return {
+        "KHEncoder": (KHEncoder(n_components=8, n_epochs=1, random_state=0), ["transform"]),
+        "SOMProbe": (
+            SOMProbe(n_rows=3, n_cols=3, n_epochs=1, random_state=0),
+            ["transform", "predict", "score"],
+        ),
+        "RobustNetClassifier": (
+            RobustNetClassifier(max_epochs=1, device="cpu", random_state=0),
+            ["predict", "predict_proba", "transform", "score"],
+        ),
+        "StackedLILClassifier": (
+            StackedLILClassifier(max_epochs=1, device="cpu", random_state=0),
+            ["predict", "predict_proba", "transform", "score"],
+        ),
+        "LayerActivations": (
+            LayerActivations(torch.nn.Sequential(torch.nn.Linear(N_FEATURES, 4)), "0"),
+            ["transform"],
+        ),
+        "VectorCodes": (VectorCodes(map_shape=(1, 2, 3)), ["transform"]),
+    }
+
+
+FLOAT32_ESTIMATORS = sorted(_estimators())
+
+
+@pytest.mark.parametrize("name", FLOAT32_ESTIMATORS)
+def test_estimators_refuse_values_beyond_float32(name, data):
+    estimator, methods = _estimators()[name]
+    X, y = data
+    with pytest.raises(ValueError, match="float32"):
+        estimator.fit(X * 1e39, y)
+    estimator.fit(X, y)
+    for method in methods:
+        args = (X[:5] * 1e39, y[:5]) if method == "score" else (X[:5] * 1e39,)
+        with pytest.raises(ValueError, match="float32"):
+            getattr(estimator, method)(*args)

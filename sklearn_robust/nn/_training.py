@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
 
 import torch
 from skorch import NeuralNet
@@ -30,13 +32,21 @@ class InterruptibleNet(NeuralNet):
     """A skorch ``NeuralNet`` that lets Ctrl-C stop ``fit``.
 
     skorch catches ``KeyboardInterrupt`` in ``partial_fit`` and returns normally,
-    so an interrupted fit would look complete while the module is half-trained.
-    Here skorch's own handling (``on_train_end``) still runs, and then the
-    interrupt is raised again.
+    because its callbacks stop training by raising it at the end of an epoch
+    (``EarlyStopping`` does). A user's Ctrl-C would then look like a complete fit
+    of a half-trained module. Here skorch's own handling (``on_train_end``) still
+    runs, and then the interrupt is raised again, unless a callback's
+    ``on_epoch_end`` raised it and no SIGINT arrived during the fit.
     """
 
+    def notify(self, method_name, **cb_kwargs):
+        try:
+            super().notify(method_name, **cb_kwargs)
+        except KeyboardInterrupt:
+            self._stopped_by_callback = method_name == "on_epoch_end"
+            raise
+
     def fit_loop(self, X, y=None, **fit_params):
-        self._interrupt = None
         try:
             return super().fit_loop(X, y, **fit_params)
         except KeyboardInterrupt as exc:
@@ -44,12 +54,41 @@ class InterruptibleNet(NeuralNet):
             raise
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
-        self._interrupt = None
-        super().partial_fit(X, y, classes, **fit_params)
+        self._interrupt, self._stopped_by_callback = None, False
+        with sigint_noted() as sigint:
+            super().partial_fit(X, y, classes, **fit_params)
         interrupt, self._interrupt = self._interrupt, None
-        if interrupt is not None:
+        if interrupt is not None and (sigint or not self._stopped_by_callback):
             raise interrupt
         return self
+
+
+@contextlib.contextmanager
+def sigint_noted():
+    """Yield a list that gets an entry when SIGINT (Ctrl-C) arrives in the block.
+
+    The signal is handled as before (the previous handler is called, or
+    ``KeyboardInterrupt`` raised); outside the main thread, where Python delivers
+    no signals, nothing is installed.
+    """
+    received = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def note(signum, frame):
+        received.append(signum)
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
 class PenalizedNet(InterruptibleNet):

@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 
+from .._atomic_fit import all_or_nothing
 from .._torch import resolve_device, seed_from, to_numpy, to_tensor
 from .._validation import validate_float_data
 from ._training import PenalizedNet, PenaltyEpochHook, forward_batches, seeded, skorch_device
@@ -208,10 +209,6 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         self._set_routed(kwargs)
 
     # ------------------------------------------------------------------ fitting
-    def __sklearn_is_fitted__(self):
-        # The trained module is set last: a fit that stopped (Ctrl-C, an error) left none.
-        return hasattr(self, "module_")
-
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Train the module on (X, y).
@@ -227,7 +224,10 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         -------
         self : RobustNetClassifier
         """
-        self.__dict__.pop("module_", None)  # a new fit drops the old model, even if it stops
+        with all_or_nothing(self):  # Ctrl-C or an error: the estimator as it was
+            return self._fit(X, y)
+
+    def _fit(self, X, y):
         self._check_routed()
         X, y = validate_float_data(self, X, y, y_numeric=False)
         check_classification_targets(y)

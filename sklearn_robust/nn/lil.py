@@ -14,6 +14,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from skorch.utils import to_tensor as skorch_to_tensor
 
+from .._atomic_fit import all_or_nothing
 from .._torch import resolve_device, seed_from, to_numpy, to_tensor
 from .._validation import validate_float_data
 from ._training import InterruptibleNet, seeded, skorch_device
@@ -194,10 +195,6 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def __sklearn_is_fitted__(self):
-        # The trained module is set last: a fit that stopped (Ctrl-C, an error) left none.
-        return hasattr(self, "module_")
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train one block per label column of ``y``.
@@ -212,12 +209,15 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         -------
         self : StackedLILClassifier
         """
+        with all_or_nothing(self):  # Ctrl-C or an error: the estimator as it was
+            return self._fit(X, y)
+
+    def _fit(self, X, y):
         if self.batch_size == 0 or not self.hidden_sizes or min(self.hidden_sizes) < 1:
             raise ValueError(
                 "batch_size must be -1 or positive and hidden_sizes positive widths; got "
                 f"batch_size={self.batch_size}, hidden_sizes={self.hidden_sizes!r}."
             )
-        self.__dict__.pop("module_", None)  # a new fit drops the old model, even if it stops
         X, y = validate_float_data(self, X, y, multi_output=True, y_numeric=False)
         check_classification_targets(y)
         targets = self._encode_levels(y)
