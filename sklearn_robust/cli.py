@@ -123,6 +123,17 @@ def _connect(address, timeout):
         logger.setLevel(level)
 
 
+def _forget_caught_interrupt():
+    """Let the exit status be 130 although Ctrl-C landed inside ``exec``'d source.
+
+    CPython notes a KeyboardInterrupt raised in source run by ``exec`` (dataclasses
+    and torch's lazy imports do that) as unhandled even when it is caught, and then
+    ends the process by SIGINT instead of with the status ``main`` returns. Each
+    ``exec`` of source clears that note first.
+    """
+    exec("None")
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -156,6 +167,7 @@ def main(argv=None) -> int:
         print(f"sklearn-robust: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        _forget_caught_interrupt()
         print(f"sklearn-robust: interrupted; {args.out} is left as it was", file=sys.stderr)
         return 130
     finally:

@@ -307,3 +307,27 @@ def test_n_eval_beyond_the_test_set_reports_what_was_evaluated(tmp_path):
     n_test = int(np.ceil(0.3 * 1797))  # the digits' stratified 30% test split
     assert json.loads((tmp_path / "r" / "results.json").read_text())["n_evaluated"] == n_test
     assert f"Attacks on {n_test} test examples" in (tmp_path / "r" / "index.html").read_text()
+
+
+def test_ctrl_c_inside_exec_source_still_exits_130(tmp_path):
+    # Ctrl-C often lands in torch's lazy imports, whose dataclasses run exec'd source;
+    # CPython then exits by SIGINT unless the caught interrupt is forgotten. The module
+    # runs with -m, as the command does: a script's SystemExit exits before that check.
+    script = tmp_path / "interrupted.py"
+    script.write_text(
+        "import sys\n"
+        "from sklearn_robust import cli, compare\n"
+        "def interrupted(*args, **kwargs):\n"
+        "    exec('raise KeyboardInterrupt')\n"
+        "compare.run_comparison = interrupted\n"
+        "sys.exit(cli.main(['compare', '--quick', '--out', 'report']))\n"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-m", script.stem],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode == 130, finished.stderr[-2000:]
+    assert finished.stderr.strip() == "sklearn-robust: interrupted; report is left as it was"
