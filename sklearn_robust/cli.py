@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     try:
         config = _config(args)
         n_jobs = _n_jobs(args)
-        from .report import check_report_folder
+        from .compare import check_report_folder
 
         check_report_folder(args.out)
         import matplotlib  # noqa: F401 - the report's figures need it; fail before any work
@@ -151,8 +151,7 @@ def main(argv=None) -> int:
     except (ValueError, ImportError) as exc:
         print(f"sklearn-robust: error: {exc}", file=sys.stderr)
         return 2
-    from .compare import run_comparison
-    from .report import write_report
+    from .compare import run_comparison, write_report
 
     started = time.perf_counter()
     try:

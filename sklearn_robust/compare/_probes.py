@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .dpgmm import DPGMMClassDensity
-from .robustness import pgd, random_noise
-from .som import SOMProbe
+from .. import DPGMMClassDensity
+from ..robustness import pgd, random_noise
+from ..som import SOMProbe
 
 __all__ = ["SOM_SIZE", "measure_densities", "measure_som", "som_probe"]
 

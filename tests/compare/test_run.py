@@ -5,8 +5,10 @@ import pandas as pd
 import pytest
 import torch
 
-from sklearn_robust import compare, compare_probes, report
 from sklearn_robust.compare import ComparisonConfig, ComparisonResults
+from sklearn_robust.compare import _probes as compare_probes
+from sklearn_robust.compare import _report as report
+from sklearn_robust.compare import _run as compare
 
 
 def _blobs(n_per_class=40, n_features=6, seed=0):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .plotting import _pyplot
+from ..plotting import _pyplot
 
 __all__ = ["check_report_folder", "write_report"]
 
@@ -54,7 +54,7 @@ def check_report_folder(out_dir) -> Path:
     --------
     >>> import tempfile
     >>> from pathlib import Path
-    >>> from sklearn_robust.report import check_report_folder
+    >>> from sklearn_robust.compare import check_report_folder
     >>> folder = Path(tempfile.mkdtemp())
     >>> check_report_folder(folder / "report") == folder / "report"
     True
@@ -208,7 +208,7 @@ def _figures(comparison, folder):
 
 
 def _curves_figure(comparison, plt):
-    from .plotting import plot_accuracy_curve
+    from ..plotting import plot_accuracy_curve
 
     attacks = list(comparison.config.attacks)
     fig, axes = plt.subplots(1, len(attacks), figsize=(5 * len(attacks), 4), squeeze=False)
@@ -219,7 +219,7 @@ def _curves_figure(comparison, plt):
 
 
 def _distances_figure(comparison, plt):
-    from .plotting import plot_critical_distances
+    from ..plotting import plot_critical_distances
 
     attacks = list(comparison.config.attacks)
     models = list(dict.fromkeys(m for m, _ in comparison.distances))
@@ -232,7 +232,7 @@ def _distances_figure(comparison, plt):
 
 
 def _landscapes_figure(comparison, plt):
-    from .plotting import plot_decision_landscape, plot_jacobian_norm_map
+    from ..plotting import plot_decision_landscape, plot_jacobian_norm_map
 
     models = list(comparison.landscapes)
     fig, axes = plt.subplots(2, len(models), figsize=(4.5 * len(models), 8), squeeze=False)
@@ -290,7 +290,7 @@ def _certification_figure(comparison, plt):
 
 
 def _som_figure(comparison, plt):
-    from .plotting import plot_bmu_shift, plot_class_spread
+    from ..plotting import plot_bmu_shift, plot_class_spread
 
     models = [m for m in _models(comparison) if m in comparison.som]
     n_panels = len(models) + 1

@@ -1,25 +1,4 @@
-"""The comparison behind ``python -m sklearn_robust compare``: train the papers' models, measure.
-
-:func:`run_comparison` trains every model on the same split and measures what
-Holzhausen et al. (figures 1-4, A2) and Jamroz and Kurdziel report: clean
-accuracy, relative-accuracy curves and critical distances under random noise,
-FGSM and PGD, the hidden layer's covariance spectrum and power-law exponent (on
-the data and on white noise), the decision landscape and hidden-Jacobian norm on
-one random plane, and per-class certified radii of the smoothed classifier. Two
-probes of the representations follow, in :mod:`sklearn_robust.compare_probes`:
-self-organizing maps of the input and of each hidden layer, with the class
-spread ``D_class`` and the shift of the best matching units under PGD against
-noise of the same norm (Lee and Vijayan, figures 6 and 11), and per-class
-Dirichlet-process Gaussian mixtures of the hidden layer, whose held-out log
-density and KL complexity are set against the classes' certified radii (Jamroz
-and Kurdziel). The results are tidy tables;
-:mod:`sklearn_robust.report` turns them into a report.
-
-The models are independent: ``run_comparison(config, n_jobs=k)`` measures them
-in ``k`` joblib worker processes, and with a ``dask.distributed`` client on a
-cluster's workers; every model gets the same ``random_state`` either way, so the
-numbers do not depend on where it ran.
-"""
+"""Training and measuring the models: the run behind :func:`run_comparison`."""
 
 from __future__ import annotations
 
@@ -37,12 +16,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from . import datasets
-from ._torch import resolve_device
-from .bridge import as_torch
-from .compare_probes import SOM_SIZE, measure_densities, measure_som, som_probe
-from .hebbian import KHEncoder
-from .nn import (
+from .. import datasets
+from .._torch import resolve_device
+from ..bridge import as_torch
+from ..hebbian import KHEncoder
+from ..nn import (
     IsometryPenalty,
     JacobianPenalty,
     L2Penalty,
@@ -50,15 +28,16 @@ from .nn import (
     RobustNetClassifier,
     SpectralPenalty,
 )
-from .robustness import (
+from ..robustness import (
     accuracy_curve,
     certify,
     critical_distance,
     decision_landscape,
     jacobian_norm_map,
 )
-from .som import SOMProbe
-from .spectrum import PowerLawSpectrum
+from ..som import SOMProbe
+from ..spectrum import PowerLawSpectrum
+from ._probes import SOM_SIZE, measure_densities, measure_som, som_probe
 
 __all__ = ["ATTACKS", "ComparisonConfig", "ComparisonResults", "model_family", "run_comparison"]
 
@@ -303,7 +282,7 @@ def _measure_all(config, split, progress, n_jobs, client):
     from joblib import Parallel, delayed, parallel_backend
 
     if client is not None:
-        from .parallel import limit_torch_threads
+        from ..parallel import limit_torch_threads
 
         limit_torch_threads(client)  # torch threads = dask threads on every worker
         backend = parallel_backend("dask", client=client)
