@@ -1,11 +1,22 @@
-"""Input validation shared by the estimators: scikit-learn's, plus float32's range."""
+"""Input validation shared by the estimators: scikit-learn's, plus float32's range.
+
+Also the small checks several modules need: integer parameters, labels as class indices.
+"""
 
 from __future__ import annotations
+
+from numbers import Integral
 
 import numpy as np
 from sklearn.utils.validation import validate_data
 
-__all__ = ["FLOAT32_MAX", "check_float32_range", "validate_float_data"]
+__all__ = [
+    "FLOAT32_MAX",
+    "check_float32_range",
+    "check_int",
+    "label_indices",
+    "validate_float_data",
+]
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -75,3 +86,65 @@ def validate_float_data(estimator, X="no_validation", y="no_validation", **check
     no_y = y is None or (isinstance(y, str) and y == "no_validation")
     check_float32_range(out if no_y else out[0])
     return out
+
+
+def check_int(value, name, *, minimum) -> int:
+    """An integer parameter of at least ``minimum``, as a Python int.
+
+    Booleans are refused although they are integers: ``resolution=True`` is a mistake.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not an integer or is below ``minimum``; the message names it.
+
+    Examples
+    --------
+    >>> from sklearn_robust._validation import check_int
+    >>> check_int(3, "resolution", minimum=2)
+    3
+    >>> check_int(1.5, "resolution", minimum=2)
+    Traceback (most recent call last):
+    ...
+    ValueError: resolution must be an integer >= 2; got 1.5.
+    """
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def label_indices(classes, y) -> np.ndarray:
+    """Positions of the labels ``y`` in the sorted array ``classes``; unknown labels raise.
+
+    Parameters
+    ----------
+    classes : array-like of shape (n_classes,)
+        Sorted, as scikit-learn's ``classes_`` are.
+    y : array-like
+        Labels, of any shape.
+
+    Returns
+    -------
+    indices : ndarray of int64, of the shape of ``y``
+
+    Raises
+    ------
+    ValueError
+        If ``y`` holds a label that is not in ``classes``; the message lists a few.
+
+    Examples
+    --------
+    >>> from sklearn_robust._validation import label_indices
+    >>> label_indices(["cat", "dog"], ["dog", "dog", "cat"]).tolist()
+    [1, 1, 0]
+    """
+    classes, y = np.asarray(classes), np.asarray(y)
+    # searchsorted gives where an unknown label would go: clipped, then compared, it is caught.
+    positions = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+    unknown = classes[positions] != y
+    if np.any(unknown):
+        raise ValueError(
+            f"y holds labels the estimator does not know: {np.unique(y[unknown])[:5].tolist()}; "
+            f"its classes are {classes.tolist()}."
+        )
+    return positions.astype(np.int64)

@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from ._torch import DTYPE, resolve_device
+from ._torch import DTYPE, module_device, resolve_device
 
 __all__ = ["BLACK_BOX_EVALUATIONS", "EstimatorModule", "as_torch"]
 
@@ -71,7 +71,7 @@ class EstimatorModule(torch.nn.Module):
     @property
     def device(self) -> torch.device:
         """The device of the module's weights (CPU when it has none)."""
-        return _device_of(self) or torch.device("cpu")
+        return module_device(self)
 
     def decision_scores(self, logits: torch.Tensor) -> torch.Tensor:
         """Logits in the shape of scikit-learn's ``decision_function`` (1-D for two classes)."""
@@ -191,12 +191,6 @@ def _hidden_module(name, step):
     return _step_module(name, step)  # raises the TypeError naming the step
 
 
-def _device_of(module) -> torch.device | None:
-    for tensor in (*module.parameters(), *module.buffers()):
-        return tensor.device
-    return None
-
-
 def _on_one_device(modules, device):
     """Every module on ``device``; None: on the accelerator any of them is already on.
 
@@ -205,17 +199,14 @@ def _on_one_device(modules, device):
     must stay where it is.
     """
     if device is None:
-        devices = [d for d in map(_device_of, modules) if d is not None]
+        devices = map(module_device, modules)
         target = next((d for d in devices if d.type != "cpu"), torch.device("cpu"))
     else:
         target = resolve_device(device)
-    placed = []
-    for module in modules:
-        current = _device_of(module)
-        if current is not None and current != target:
-            module = copy.deepcopy(module).to(target)
-        placed.append(module)
-    return placed
+    return [
+        module if module_device(module) == target else copy.deepcopy(module).to(target)
+        for module in modules
+    ]
 
 
 def _constant(array) -> torch.Tensor:

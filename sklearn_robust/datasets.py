@@ -15,6 +15,8 @@ from sklearn import datasets as _sk_datasets
 from sklearn.datasets import fetch_openml
 from sklearn.utils import Bunch, check_random_state
 
+from ._validation import check_int
+
 __all__ = ["load_csv", "load_digits", "load_mnist", "make_entangled_rings", "make_torus"]
 
 # OpenML's mnist_784 keeps the official order: the first 60,000 rows are the training set.
@@ -77,12 +79,6 @@ def _check_real(value, name, *, minimum=0.0, inclusive=True):
     if not ok:
         bound = ">=" if inclusive else ">"
         raise ValueError(f"{name} must be a finite number {bound} {minimum}; got {value!r}.")
-
-
-def _check_int(value, name, *, minimum):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
 
 
 # --------------------------------------------------------------------------- digits
@@ -560,7 +556,7 @@ def _class_sizes(n_samples):
     else:
         raise ValueError(f"n_samples must be an int or a pair of ints; got {n_samples!r}.")
     for size in sizes:
-        _check_int(size, "the number of samples per class", minimum=2)
+        check_int(size, "the number of samples per class", minimum=2)
     return int(sizes[0]), int(sizes[1])
 
 
@@ -617,7 +613,7 @@ def make_torus(
     ((400, 3), (400, 3), True)
     """
     levels = _check_levels(levels)
-    n_samples = _check_int(n_samples, "n_samples", minimum=2 * levels[-1])
+    n_samples = check_int(n_samples, "n_samples", minimum=2 * levels[-1])
     _check_real(major_radius, "major_radius", inclusive=False)
     _check_real(minor_radius, "minor_radius", inclusive=False)
     if minor_radius >= major_radius:
@@ -641,7 +637,7 @@ def make_torus(
 
 def _check_levels(levels):
     try:
-        levels = [_check_int(k, "each level", minimum=2) for k in levels]
+        levels = [check_int(k, "each level", minimum=2) for k in levels]
     except TypeError as exc:
         raise ValueError(f"levels must be a sequence of ints; got {levels!r}.") from exc
     if not levels:

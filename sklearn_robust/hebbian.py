@@ -17,7 +17,14 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ._atomic_fit import all_or_nothing
-from ._torch import resolve_device, seed_from, to_numpy, to_tensor, torch_generator
+from ._torch import (
+    forward_in_chunks,
+    resolve_device,
+    seed_from,
+    to_numpy,
+    to_tensor,
+    torch_generator,
+)
 from ._validation import validate_float_data
 
 __all__ = ["KHEncoder", "KHLayer"]
@@ -337,15 +344,10 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         X = validate_float_data(self, X, reset=False)
         device = resolve_device(self.device)
         layer = self.to_torch_module().to(device)
-        chunks = []
         with torch.no_grad():
-            for start in range(0, X.shape[0], _TRANSFORM_CHUNK):
-                chunks.append(
-                    to_numpy(layer(to_tensor(X[start : start + _TRANSFORM_CHUNK], device)))
-                )
-        if not chunks:
-            return np.zeros((0, self.n_components), dtype=np.float32)
-        return np.concatenate(chunks)
+            return forward_in_chunks(
+                lambda rows: to_numpy(layer(to_tensor(rows, device))), X, _TRANSFORM_CHUNK
+            )
 
     def to_torch_module(self) -> KHLayer:
         """A torch module computing ``transform`` differentiably (weights fixed).

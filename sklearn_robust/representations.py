@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from ._torch import resolve_device, to_numpy
+from ._torch import eval_mode, forward_in_chunks, module_device, resolve_device, to_numpy
 from ._validation import validate_float_data
 
 __all__ = ["LayerActivations", "VectorCodes", "vector_codes"]
@@ -277,13 +277,12 @@ class VectorCodes(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         stats = _check_stats(self.stats)
         X, shape = self._validate_input(X, reset=False)
-        chunks = [
-            to_numpy(
-                vector_codes(_float32_tensor(X[start : start + _CHUNK]).reshape(-1, *shape), stats)
-            )
-            for start in range(0, X.shape[0], _CHUNK)
-        ]
-        return np.concatenate(chunks).astype(np.float32, copy=False)
+        codes = forward_in_chunks(
+            lambda rows: to_numpy(vector_codes(_float32_tensor(rows).reshape(-1, *shape), stats)),
+            X,
+            _CHUNK,
+        )
+        return codes.astype(np.float32, copy=False)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the codes, ``"{stat}_c{channel}"``, stat-major.
@@ -323,13 +322,6 @@ def _module_of(obj) -> torch.nn.Module:
         f"module must be a torch.nn.Module, a fitted estimator with to_torch_module() or a "
         f"module_ attribute (e.g. an initialised skorch net); got {type(obj).__name__}."
     )
-
-
-def _module_device(module) -> torch.device:
-    tensor = next(module.parameters(), None)
-    if tensor is None:
-        tensor = next(module.buffers(), None)
-    return tensor.device if tensor is not None else torch.device("cpu")
 
 
 def _takes(layer):
@@ -572,7 +564,7 @@ class LayerActivations(TransformerMixin, BaseEstimator):
     def _module_and_device(self):
         module = _module_of(self.module)
         if isinstance(self.device, str) and self.device == "auto":
-            return module, _module_device(module)
+            return module, module_device(module)
         device = resolve_device(self.device)
         module.to(device)  # in place; a no-op when it is there already
         return module, device
@@ -592,28 +584,22 @@ class LayerActivations(TransformerMixin, BaseEstimator):
 
             return capture
 
-        pooled = {name: [] for name in self.layers_}
-        modes = [(submodule, submodule.training) for submodule in module.modules()]
+        def pooled_batch(rows):
+            current.clear()
+            module(_float32_tensor(rows, device))
+            for name in self.layers_:
+                if name not in current:
+                    raise ValueError(f"Layer {name!r} was not called in the module's forward pass.")
+            return tuple(to_numpy(current[name]).astype(np.float32) for name in self.layers_)
+
         handles = [submodules[name].register_forward_hook(hook(name)) for name in self.layers_]
         try:
-            module.eval()
-            with torch.no_grad():
-                for start in range(0, X.shape[0], self.batch_size):
-                    current.clear()
-                    module(_float32_tensor(X[start : start + self.batch_size], device))
-                    for name in self.layers_:
-                        if name not in current:
-                            raise ValueError(
-                                f"Layer {name!r} was not called in the module's forward pass."
-                            )
-                        pooled[name].append(to_numpy(current[name]).astype(np.float32))
+            with torch.no_grad(), eval_mode(module):
+                pooled = forward_in_chunks(pooled_batch, X, self.batch_size)
         finally:
             for handle in handles:
                 handle.remove()
-            for submodule, training in modes:
-                submodule.training = training
-        pooled = {name: np.concatenate(arrays) for name, arrays in pooled.items()}
-        return raw, pooled
+        return raw, dict(zip(self.layers_, pooled, strict=True))
 
     def transform(self, X):
         """Pooled activations of the named layers on X.

@@ -12,7 +12,8 @@ from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
-from .modules import split_output
+from .._torch import eval_mode, forward_in_chunks
+from .modules import OutputOf, split_output
 from .penalties import PenaltyBatch
 
 __all__ = [
@@ -165,26 +166,14 @@ class PenaltyEpochHook(Callback):
 
 @torch.no_grad()
 def forward_batches(module, X, output="logits"):
-    """Run ``module`` on the tensor X in chunks, in eval mode; restore its mode after.
+    """Run ``module`` on the tensor X in chunks, in eval mode; restore its modes after.
 
     ``output`` is ``"logits"`` or ``"hidden"`` (the second element of a
     ``(logits, hidden)`` output, flattened per example).
     """
-    was_training = module.training
-    module.eval()
-    try:
-        chunks = []
-        for start in range(0, X.shape[0], PREDICT_BATCH):
-            logits, hidden = split_output(module(X[start : start + PREDICT_BATCH]))
-            if output == "hidden":
-                if hidden is None:
-                    raise ValueError("The module returns only logits: it has no hidden output.")
-                chunks.append(hidden.flatten(1))
-            else:
-                chunks.append(logits)
-        return torch.cat(chunks) if chunks else X.new_zeros((0, 0))
-    finally:
-        module.train(was_training)
+    selected = OutputOf(module, index=0 if output == "logits" else 1)
+    with eval_mode(module):
+        return forward_in_chunks(lambda rows: selected(rows).flatten(1), X, PREDICT_BATCH)
 
 
 @contextlib.contextmanager

@@ -18,10 +18,10 @@ from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 
 from .._atomic_fit import all_or_nothing
-from .._torch import resolve_device, seed_from, to_numpy, to_tensor
+from .._torch import eval_mode, module_device, resolve_device, seed_from, to_numpy, to_tensor
 from .._validation import validate_float_data
 from ._training import PenalizedNet, PenaltyEpochHook, forward_batches, seeded, skorch_device
-from .modules import MLP, split_output
+from .modules import MLP, OutputOf, split_output
 from .penalties import Penalty
 
 __all__ = ["RobustNetClassifier"]
@@ -311,9 +311,8 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
 
     def _check_module_output(self, module, n_features, n_classes, device):
         """One dry forward pass: wrong output shapes fail here, before any training."""
-        with torch.no_grad():
-            logits, hidden = split_output(module.eval()(torch.zeros(2, n_features, device=device)))
-        module.train()
+        with torch.no_grad(), eval_mode(module):
+            logits, hidden = split_output(module(torch.zeros(2, n_features, device=device)))
         if logits.ndim != 2 or logits.shape[1] != n_classes:
             raise ValueError(
                 f"The module must return logits of shape (n_samples, {n_classes}) for "
@@ -362,8 +361,7 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
     def _forward(self, X, output="logits"):
         check_is_fitted(self)
         X = validate_float_data(self, X, reset=False)
-        device = next(self.module_.parameters(), torch.zeros(())).device
-        return forward_batches(self.module_, to_tensor(X, device), output=output)
+        return forward_batches(self.module_, to_tensor(X, module_device(self.module_)), output)
 
     def decision_function(self, X):
         """Logits; for two classes, the margin ``logit_1 - logit_0`` (1-D).
@@ -506,20 +504,3 @@ def _move_tensors_to_cpu(obj):
     for name, value in list(vars(obj).items()):
         if isinstance(value, torch.Tensor):
             setattr(obj, name, value.detach().cpu())
-
-
-class OutputOf(torch.nn.Module):
-    """Wraps a module that returns ``(logits, hidden)`` so that it returns one of them."""
-
-    def __init__(self, module, index=0):
-        super().__init__()
-        self.module = module
-        self.index = index
-
-    def forward(self, x):
-        selected = split_output(self.module(x))[self.index]
-        if selected is None:
-            raise ValueError(
-                f"{type(self.module).__name__} returns logits only: it has no hidden output."
-            )
-        return selected

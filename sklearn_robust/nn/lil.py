@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.utils import to_tensor as skorch_to_tensor
 
 from .._atomic_fit import all_or_nothing
-from .._torch import resolve_device, seed_from, to_numpy, to_tensor
+from .._torch import module_device, resolve_device, seed_from, to_numpy, to_tensor
 from .._validation import validate_float_data
 from ._training import InterruptibleNet, seeded, skorch_device
 from .modules import ACTIVATIONS
@@ -271,9 +271,8 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         """Per-level (logits, hidden) of X, in eval mode, without gradients."""
         check_is_fitted(self)
         X = validate_float_data(self, X, reset=False)
-        device = next(self.module_.parameters()).device
         with torch.no_grad():
-            levels = self.module_(to_tensor(X, device))
+            levels = self.module_(to_tensor(X, module_device(self.module_)))
         return [(logits, hidden) for logits, hidden, _ in levels]
 
     def predict_proba(self, X):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "MLP", "LinearHead", "split_output"]
+__all__ = ["ACTIVATIONS", "MLP", "LinearHead", "OutputOf", "split_output"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
@@ -108,3 +108,20 @@ def split_output(output):
             )
         return output[0], output[1]
     return output, None
+
+
+class OutputOf(nn.Module):
+    """Wraps a module that returns ``(logits, hidden)`` so that it returns one of them."""
+
+    def __init__(self, module, index=0):
+        super().__init__()
+        self.module = module
+        self.index = index
+
+    def forward(self, x):
+        selected = split_output(self.module(x))[self.index]
+        if selected is None:
+            raise ValueError(
+                f"{type(self.module).__name__} returns only logits: it has no hidden output."
+            )
+        return selected

@@ -1,29 +1,21 @@
-"""Input checks and model plumbing shared by every robustness evaluation."""
+"""Input checks shared by every robustness evaluation."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from numbers import Real
 
 import numpy as np
-import pandas as pd
-import torch
 from sklearn.utils import check_array
 from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
-from .._torch import to_numpy, to_tensor
-from .._validation import check_float32_range
-from ..bridge import as_torch
+from .._validation import check_float32_range, label_indices
 
 __all__ = [
-    "ClassPredictor",
     "check_batch_size",
     "check_classifier",
     "check_clip",
     "check_eps",
     "check_inputs",
-    "eval_mode",
-    "gradient_model",
 ]
 
 
@@ -54,7 +46,7 @@ def check_inputs(estimator, X, y=None):
         raise ValueError(
             f"y must be 1-D with one label per row of X ({X.shape[0]}); got shape {y.shape}."
         )
-    return X, label_indices(estimator, y)
+    return X, label_indices(estimator.classes_, y)
 
 
 def check_classifier(estimator):
@@ -66,20 +58,6 @@ def check_classifier(estimator):
             f"{'classes_' if hasattr(estimator, 'predict') else 'predict'}. Evaluate the "
             "classifier (or the Pipeline ending in it) rather than a transformer."
         )
-
-
-def label_indices(estimator, y) -> np.ndarray:
-    """Positions of the labels y in ``estimator.classes_``; unknown labels raise."""
-    classes = np.asarray(estimator.classes_)
-    positions = np.searchsorted(classes, y)
-    positions = np.clip(positions, 0, len(classes) - 1)
-    unknown = classes[positions] != y
-    if np.any(unknown):
-        raise ValueError(
-            f"y holds labels the estimator does not know: {np.unique(y[unknown])[:5].tolist()}; "
-            f"its classes are {classes.tolist()}."
-        )
-    return positions.astype(np.int64)
 
 
 def check_eps(eps, n_samples, name="eps") -> np.ndarray:
@@ -124,65 +102,3 @@ def check_batch_size(batch_size):
     if not isinstance(batch_size, Real) or batch_size < 1 or int(batch_size) != batch_size:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
     return int(batch_size)
-
-
-def gradient_model(estimator, purpose):
-    """The estimator as a differentiable module, or a TypeError that says what still works."""
-    try:
-        return as_torch(estimator)
-    except TypeError as exc:
-        raise TypeError(f"{purpose} needs gradients through the estimator. {exc}") from exc
-
-
-@contextmanager
-def eval_mode(module: torch.nn.Module):
-    """Put every submodule in eval mode, and restore each one's own flag afterwards."""
-    flags = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        yield module
-    finally:
-        for submodule, training in flags:
-            submodule.training = training
-
-
-class ClassPredictor:
-    """Predicted class indices of float32 batches, on the model's device.
-
-    Uses the differentiable view when the estimator has one (no copies to NumPy),
-    and the estimator's own ``predict`` otherwise, so that black-box evaluations
-    work on any classifier.
-    """
-
-    def __init__(self, estimator, differentiable=False, purpose="This evaluation"):
-        self.estimator = estimator
-        if differentiable:
-            self.module = gradient_model(estimator, purpose)
-        else:
-            try:
-                self.module = as_torch(estimator)
-            except TypeError:
-                self.module = None
-        self.device = self.module.device if self.module is not None else torch.device("cpu")
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.module is not None:
-            with torch.no_grad(), eval_mode(self.module):
-                return self.module(x.to(self.device)).argmax(1)
-        labels = self.estimator.predict(self._as_fitted(to_numpy(x)))
-        return torch.from_numpy(label_indices(self.estimator, labels)).to(x.device)
-
-    def _as_fitted(self, X):
-        """Rows under the column names the estimator was fitted with, so predict is quiet."""
-        names = getattr(self.estimator, "feature_names_in_", None)
-        if names is None:
-            return X
-        return pd.DataFrame(X, columns=names)
-
-    def indices(self, X: np.ndarray, batch_size: int) -> np.ndarray:
-        """Predicted class indices of an array, in batches."""
-        out = [
-            to_numpy(self(to_tensor(X[start : start + batch_size], self.device)))
-            for start in range(0, X.shape[0], batch_size)
-        ]
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)

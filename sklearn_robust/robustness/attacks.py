@@ -16,15 +16,9 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
-from .._torch import to_numpy, to_tensor, torch_generator
-from ._checks import (
-    ClassPredictor,
-    check_batch_size,
-    check_clip,
-    check_eps,
-    check_inputs,
-    eval_mode,
-)
+from .._torch import eval_mode, forward_in_chunks, to_numpy, to_tensor, torch_generator
+from ._checks import check_batch_size, check_clip, check_eps, check_inputs
+from ._predictor import ClassPredictor
 
 __all__ = [
     "ATTACKS",
@@ -102,9 +96,10 @@ class PreparedAttack(ABC):
     def fooled(self, rows, eps):
         """Whether each perturbed row is misclassified, and the L2 norm of its perturbation."""
         index = torch.as_tensor(np.asarray(rows, dtype=np.int64), device=self.device)
+        if index.numel() == 0:  # predict of a black-box estimator refuses no rows
+            return np.zeros(0, dtype=bool), np.zeros(0)
         x_adv = self.perturb(rows, eps)
-        predicted = [self.predictor(chunk) for chunk in x_adv.split(self.batch_size)]
-        wrong = torch.cat(predicted) != self.targets[index] if predicted else index.bool()
+        wrong = forward_in_chunks(self.predictor, x_adv, self.batch_size) != self.targets[index]
         distance = (x_adv - self.X[index]).norm(dim=1)
         return to_numpy(wrong), to_numpy(distance).astype(np.float64)
 

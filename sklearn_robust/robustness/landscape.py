@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import torch
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._torch import to_numpy, to_tensor
-from .._validation import FLOAT32_MAX, check_float32_range
+from .._torch import eval_mode, forward_in_chunks, to_numpy, to_tensor
+from .._validation import FLOAT32_MAX, check_float32_range, check_int
 from ..bridge import as_torch
-from ._checks import check_batch_size, eval_mode
+from ._checks import check_batch_size
 
 __all__ = ["DecisionLandscape", "JacobianNormMap", "decision_landscape", "jacobian_norm_map"]
 
@@ -258,7 +258,7 @@ def jacobian_norm_map(
     check_is_fitted(estimator)
     if output not in ("hidden", "decision"):
         raise ValueError(f"output must be 'hidden' or 'decision'; got {output!r}.")
-    chunk_size = _check_int(chunk_size, "chunk_size", 1)
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
     plane = _plane(estimator, x, directions, extent, resolution, random_state)
     module = as_torch(estimator, output=output)
     norms = _jacobian_norms(module, plane.points, chunk_size)
@@ -274,7 +274,7 @@ def jacobian_norm_map(
 def _plane(estimator, x, directions, extent, resolution, random_state) -> _Plane:
     """Validate everything about the plane before any model is run."""
     center = _check_center(estimator, x)
-    resolution = _check_int(resolution, "resolution", 2)
+    resolution = check_int(resolution, "resolution", minimum=2)
     if extent is None:
         extent = float(np.linalg.norm(center)) or 1.0
     elif not isinstance(extent, Real) or not np.isfinite(extent) or extent <= 0:
@@ -329,41 +329,33 @@ def _orthonormal(directions, n_features) -> np.ndarray:
     return (q * np.sign(np.diag(r))).T.copy()
 
 
-def _check_int(value, name, minimum) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
-
-
 def _predict_grid(estimator, points, batch_size):
     """Predicted labels and their probability, through torch when the estimator allows it."""
     try:
         module = as_torch(estimator)
     except TypeError:
         return _predict_black_box(estimator, points, batch_size)
-    indices, confidence = [], []
+
+    def top_class(rows):
+        top = torch.softmax(module(to_tensor(rows, module.device)), dim=1).max(dim=1)
+        return to_numpy(top.indices), to_numpy(top.values)
+
     with torch.no_grad(), eval_mode(module):
-        for start in range(0, points.shape[0], batch_size):
-            logits = module(to_tensor(points[start : start + batch_size], module.device))
-            top = torch.softmax(logits, dim=1).max(dim=1)
-            confidence.append(to_numpy(top.values))
-            indices.append(to_numpy(top.indices))
-    labels = np.asarray(estimator.classes_)[np.concatenate(indices)]
-    return labels, np.concatenate(confidence).astype(np.float64)
+        indices, confidence = forward_in_chunks(top_class, points, batch_size)
+    return np.asarray(estimator.classes_)[indices], confidence.astype(np.float64)
 
 
 def _predict_black_box(estimator, points, batch_size):
     # Labels come from predict even with predict_proba: for some classifiers (SVC with
     # Platt scaling) the two disagree, and the landscape shows the model's decisions.
-    labels, confidence = [], []
-    for start in range(0, points.shape[0], batch_size):
-        batch = points[start : start + batch_size]
-        labels.append(np.asarray(estimator.predict(batch)))
-        if hasattr(estimator, "predict_proba"):
-            confidence.append(np.max(estimator.predict_proba(batch), axis=1))
-        else:
-            confidence.append(np.full(batch.shape[0], np.nan))
-    return np.concatenate(labels), np.concatenate(confidence).astype(np.float64)
+    def predicted(rows):
+        labels = np.asarray(estimator.predict(rows))
+        if not hasattr(estimator, "predict_proba"):
+            return labels, np.full(rows.shape[0], np.nan)
+        return labels, np.max(estimator.predict_proba(rows), axis=1)
+
+    labels, confidence = forward_in_chunks(predicted, points, batch_size)
+    return labels, confidence.astype(np.float64)
 
 
 def _jacobian_norms(module, points, chunk_size) -> np.ndarray:
@@ -382,7 +374,7 @@ def _jacobian_norms(module, points, chunk_size) -> np.ndarray:
         # per output unit: take whichever needs fewer passes.
         jacobian = torch.func.jacfwd if points.shape[1] < width else torch.func.jacrev
         batched = torch.func.vmap(jacobian(single))
-        norms = [
-            to_numpy(batched(chunk).flatten(1).norm(dim=1)) for chunk in points.split(chunk_size)
-        ]
-    return np.concatenate(norms).astype(np.float64)
+        norms = forward_in_chunks(
+            lambda chunk: to_numpy(batched(chunk).flatten(1).norm(dim=1)), points, chunk_size
+        )
+    return norms.astype(np.float64)

@@ -8,8 +8,9 @@ import numpy as np
 import torch
 from scipy.stats import beta, binom, norm
 
-from .._torch import seed_from, to_numpy, to_tensor, torch_generator
-from ._checks import ClassPredictor, check_batch_size, check_inputs
+from .._torch import forward_in_chunks, seed_from, to_numpy, to_tensor, torch_generator
+from ._checks import check_batch_size, check_inputs
+from ._predictor import ClassPredictor
 
 __all__ = ["certify", "check_smoothing_params", "smoothed_predict"]
 
@@ -230,21 +231,24 @@ def _votes(estimator, X, sigma, draws, batch_size, random_state, verbose, name):
     next, so that progress is reported once per chunk.
     """
     predictor = ClassPredictor(estimator)
-    device = predictor.device
-    generator = _generator(device, random_state)
-    X = to_tensor(X, device)
+    generator = _generator(predictor.device, random_state)
+    X = to_tensor(X, predictor.device)
     n_samples, n_classes = X.shape[0], len(estimator.classes_)
-    counts = [torch.zeros((n_samples, n_classes), dtype=torch.int64, device=device) for _ in draws]
-    per_chunk = max(1, batch_size // max(draws))
-    for start in range(0, n_samples, per_chunk):
-        chunk = X[start : start + per_chunk]
-        for total, n_draws in zip(counts, draws, strict=True):
-            total[start : start + per_chunk] = _chunk_votes(
-                predictor, chunk, sigma, n_draws, n_classes, batch_size, generator
-            )
+    done = 0
+
+    def votes(chunk):
+        nonlocal done
+        counts = tuple(
+            _chunk_votes(predictor, chunk, sigma, n_draws, n_classes, batch_size, generator)
+            for n_draws in draws
+        )
+        done += chunk.shape[0]
         if verbose > 0:
-            print(f"[{name}] {min(start + per_chunk, n_samples)}/{n_samples} examples")
-    return [to_numpy(total) for total in counts]
+            print(f"[{name}] {done}/{n_samples} examples")
+        return counts
+
+    per_chunk = max(1, batch_size // max(draws))
+    return [to_numpy(total) for total in forward_in_chunks(votes, X, per_chunk)]
 
 
 def _chunk_votes(predictor, chunk, sigma, n_draws, n_classes, batch_size, generator):
