@@ -1,8 +1,8 @@
 """Estimators for the geometry, spectrum and robustness of neural representations."""
 
-from . import datasets
-from .dpgmm import DPGMMClassDensity
+from . import datasets, mixture
 from .hebbian import KHEncoder
+from .mixture import DPGMMClassDensity
 from .nn import RobustNetClassifier, StackedLILClassifier
 from .representations import LayerActivations, VectorCodes
 from .som import SOMProbe
@@ -23,4 +23,5 @@ __all__ = [
     "covariance_spectrum",
     "datasets",
     "fit_power_law",
+    "mixture",
 ]

@@ -292,7 +292,7 @@ def plot_som_density(probe, X, y=None, ax=None):
     """
     # Both computed before drawing: a bad X or y raises without leaving a half-drawn figure.
     density = probe.bmu_density(X)
-    centres = None if y is None else probe.class_spread(X, y, return_centres=True)[1]
+    centres = None if y is None else probe.class_spread(X, y, return_centers=True)[1]
     plt = _pyplot()
     from matplotlib import patheffects
 

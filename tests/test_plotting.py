@@ -194,7 +194,7 @@ def test_som_density_marks_each_class_centre_with_its_label(probe, data):
     X, y = data
     _, ax = plt.subplots()
     assert plot_som_density(probe, X, y, ax=ax) is ax
-    _, centres = probe.class_spread(X, y, return_centres=True)
+    _, centres = probe.class_spread(X, y, return_centers=True)
     marks = {text.get_text(): text.get_position() for text in ax.texts}
     assert sorted(marks) == sorted(map(str, np.unique(y)))
     n_rows, n_cols = SOM_SHAPE
@@ -219,7 +219,7 @@ class _FixedProbe:
         density[0, 0] = 1.0
         return density
 
-    def class_spread(self, X, y, return_centres=False):
+    def class_spread(self, X, y, return_centers=False):
         return {label: 1.0 for label in self.centres}, self.centres
 
 

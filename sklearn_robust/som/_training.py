@@ -3,7 +3,8 @@
 :func:`som_minibatch_step` is one update of eq. 1 written as the paper states
 it. :func:`minibatch_epoch` runs an epoch of such updates with each unit's
 weights kept as a scale times a vector (:class:`_ScaledWeights`), which gives
-the same weights with about half the work per update.
+the same weights with about half the work per update. :func:`batch_epoch` is
+an epoch of Kohonen's batch map.
 """
 
 from __future__ import annotations
@@ -13,7 +14,20 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["decay_factor", "minibatch_epoch", "som_minibatch_step"]
+__all__ = [
+    "ROWS_PER_CHUNK",
+    "batch_epoch",
+    "decay_factor",
+    "distance_from_similarity",
+    "minibatch_epoch",
+    "row_norms",
+    "som_minibatch_step",
+    "unit_scores",
+    "unit_similarity",
+]
+
+# Rows per chunk when searching BMUs: bounds memory at chunk x n_units floats.
+ROWS_PER_CHUNK = 4096
 
 # The epsilon of eq. 1: keeps exp(-D^2 / (2 sigma^2 + eps)) defined as sigma -> 0.
 NEIGHBOURHOOD_EPS = 1e-8
@@ -63,7 +77,7 @@ def decay_factor(step, total, decay):
     return 1.0 - (1.0 - LINEAR_FLOOR) * fraction
 
 
-def _unit_similarity(batch, weights, metric):
+def unit_similarity(batch, weights, metric):
     """Scores to maximise, ``(n_batch, n_units)``, up to a per-row term that leaves the BMU.
 
     Cosine: ``x.W / |W|`` (the ``1 / |x|`` of the cosine is the same for every
@@ -80,15 +94,15 @@ def _unit_similarity(batch, weights, metric):
     return (batch @ weights.T).div_(norms)
 
 
-def _row_norms(batch):
+def row_norms(batch):
     """``|x|`` of each row, ``(n, 1)``."""
     return torch.linalg.vector_norm(batch, dim=1, keepdim=True)
 
 
-def _distance_from_similarity(similarity, norms, metric):
-    """Turn :func:`_unit_similarity` scores into cosine or squared distances, in place.
+def distance_from_similarity(similarity, norms, metric):
+    """Turn :func:`unit_similarity` scores into cosine or squared distances, in place.
 
-    ``norms`` holds the rows' ``|x|`` as ``(n, 1)`` (:func:`_row_norms`).
+    ``norms`` holds the rows' ``|x|`` as ``(n, 1)`` (:func:`row_norms`).
     """
     if metric == "cosine":  # 1 - x.W / (|x| |W|)
         return similarity.div_(norms.clamp_min(_NORM_EPS)).neg_().add_(1.0)
@@ -96,10 +110,10 @@ def _distance_from_similarity(similarity, norms, metric):
     return similarity.mul_(-2.0).add_(norms.square()).clamp_min_(0.0)
 
 
-def _unit_scores(batch, weights, metric):
+def unit_scores(batch, weights, metric):
     """Scores to minimise, ``(n_batch, n_units)``: cosine distance or squared distance."""
-    similarity = _unit_similarity(batch, weights, metric)
-    return _distance_from_similarity(similarity, _row_norms(batch), metric)
+    similarity = unit_similarity(batch, weights, metric)
+    return distance_from_similarity(similarity, row_norms(batch), metric)
 
 
 def _influence(exponent):
@@ -143,10 +157,10 @@ def som_minibatch_step(weights, batch, grid_sq, sigma, learning_rate, metric):
     bmus : tensor of shape (n_batch,)
         The batch's best matching units, before the update.
     similarity : tensor of shape (n_batch,)
-        Their :func:`_unit_similarity` scores, from which the caller computes the
+        Their :func:`unit_similarity` scores, from which the caller computes the
         batch's distances when it needs them (the training loss).
     """
-    similarity, bmus = _unit_similarity(batch, weights, metric).max(dim=1)
+    similarity, bmus = unit_similarity(batch, weights, metric).max(dim=1)
     influence = _neighbourhood(grid_sq.index_select(0, bmus), sigma)  # (n_batch, n_units)
     rate = learning_rate / len(batch)
     ones = influence.new_ones(len(batch))
@@ -181,7 +195,7 @@ def minibatch_epoch(weights, rows, grid_sq, sigmas, learning_rates, batch_size, 
     Returns
     -------
     similarity : tensor of shape (n_rows,)
-        Each row's :func:`_unit_similarity` score at its BMU, found before the
+        Each row's :func:`unit_similarity` score at its BMU, found before the
         update that row takes part in.
     """
     sizes = np.minimum(batch_size, len(rows) - batch_size * np.arange(len(sigmas)))
@@ -198,6 +212,49 @@ def minibatch_epoch(weights, rows, grid_sq, sigmas, learning_rates, batch_size, 
         for k, (batch, gram) in enumerate(_batches_with_grams(rows, batch_size))
     ]
     weights.copy_(scaled.weights())
+    return torch.cat(similarities)
+
+
+def batch_epoch(weights, rows, grid_sq, sigma, metric):
+    """Kohonen's batch map over ``rows``, ``W = (H^T X) / (H^T 1)``; weights in place.
+
+    ``H`` is the ``(n_rows, n_units)`` neighbourhood (eq. 1's, at width ``sigma``)
+    of the rows' BMUs. The rows are grouped by BMU first: with ``S_u`` the sum and
+    ``n_u`` the count of the rows whose BMU is ``u``, ``H^T X = N S`` and
+    ``H^T 1 = N n`` for the ``(n_units, n_units)`` neighbourhood ``N`` of the
+    units, a ``n_units^2 x n_features`` product instead of
+    ``n_rows x n_units x n_features``. Units no row reaches stay.
+
+    Parameters
+    ----------
+    weights : tensor of shape (n_units, n_features)
+        Updated in place.
+    rows : tensor of shape (n_rows, n_features)
+    grid_sq : tensor of shape (n_units, n_units)
+        Squared grid distances between units.
+    sigma : float
+        Neighbourhood width.
+    metric : {"cosine", "euclidean"}
+
+    Returns
+    -------
+    similarity : tensor of shape (n_rows,)
+        Each row's :func:`unit_similarity` score at its BMU, before the update.
+    """
+    sums = torch.zeros_like(weights)
+    counts = weights.new_zeros(len(weights))
+    similarities = []
+    for start in range(0, len(rows), ROWS_PER_CHUNK):
+        chunk = rows[start : start + ROWS_PER_CHUNK]
+        similarity, bmus = unit_similarity(chunk, weights, metric).max(dim=1)
+        sums.index_add_(0, bmus, chunk)
+        counts.index_add_(0, bmus, torch.ones_like(similarity))
+        similarities.append(similarity)
+    neighbourhood = _neighbourhood(grid_sq, sigma)  # symmetric
+    pulled = neighbourhood @ sums
+    mass = neighbourhood @ counts
+    reached = mass > 1e-12
+    weights[reached] = pulled[reached] / mass[reached].unsqueeze(1)
     return torch.cat(similarities)
 
 
@@ -285,7 +342,7 @@ class _ScaledWeights:
             torch.rsqrt(self.sq_norms.clamp_min_(_NORM_EPS**2), out=self.inv_norms)
 
     def _scores(self, products):
-        """:func:`_unit_similarity` from the products ``x.V``."""
+        """:func:`unit_similarity` from the products ``x.V``."""
         if self.metric == "cosine":  # x.V / |V|
             return products * self.inv_norms
         # x.W - |W|^2 / 2 = s (x.V - s |V|^2 / 2)

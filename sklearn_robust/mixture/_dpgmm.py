@@ -16,10 +16,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._atomic_fit import all_or_nothing
-from ._torch import resolve_device, seed_from
-from .dpgmm_sampler import SubClusterSampler
-from .niw import NIWPrior, student_t_mixture_log_density
+from .._atomic_fit import all_or_nothing
+from .._torch import resolve_device, seed_from
+from ._niw import (
+    NIWPrior,
+    expected_gaussian_log_density,
+    sample_student_t,
+    student_t_mixture_log_density,
+)
+from ._sampler import SubClusterSampler
 
 __all__ = ["DPGMMClassDensity"]
 
@@ -50,7 +55,7 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
     classes share one space; the authors used 16-64).
 
     The posterior is sampled by Chang and Fisher's sub-cluster split-merge
-    sampler (:mod:`sklearn_robust.dpgmm_sampler`), from ``n_init_components``
+    sampler (:mod:`sklearn_robust.mixture._sampler`), from ``n_init_components``
     random clusters, as the authors' collapsed Gibbs sampler; every sweep
     reassigns all rows at once, and split and merge moves keep it from stalling
     with two true clusters in one component. After ``burn_in`` sweeps every
@@ -561,11 +566,11 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
             return math.inf
         counts = np.maximum(np.ceil(n_samples * weight), _MIN_DRAWS).astype(int)
         components = np.repeat(np.arange(len(weight)), counts)
-        draws = _sample_student_t(df[components], loc[components], chol[components], rng)
+        draws = sample_student_t(df[components], loc[components], chol[components], rng)
         mixture = (torch.as_tensor(a) for a in (np.log(weight), df, loc, chol))
         log_p = student_t_mixture_log_density(torch.as_tensor(draws), *mixture).numpy()
         entropy_term = np.sum(weight * np.bincount(components, log_p) / counts)
-        cross_entropy = _expected_gaussian_log_density(df, loc, chol, covariance)
+        cross_entropy = expected_gaussian_log_density(df, loc, chol, covariance)
         return entropy_term - np.sum(weight * cross_entropy)
 
 
@@ -588,24 +593,6 @@ def _pad_states(states):
             rows.append(np.concatenate([value, pad]))
         stacked[key] = np.stack(rows)
     return stacked
-
-
-def _sample_student_t(df, loc, chol, rng):
-    """One draw per row from ``t_df(loc, chol chol^T)``: ``loc + L z sqrt(df / chi2(df))``."""
-    normal = rng.standard_normal(loc.shape)
-    scale = np.sqrt(df / rng.chisquare(df))
-    return loc + np.einsum("nij,nj->ni", chol, normal) * scale[:, None]
-
-
-def _expected_gaussian_log_density(df, loc, chol, covariance):
-    """``E[log N(x | 0, C)]`` for x from each Student-t component (``df > 2``)."""
-    d = covariance.shape[0]
-    chol_c = np.linalg.cholesky(covariance)
-    whitened_scale = np.linalg.solve(chol_c, chol)  # C^-1/2 L, per component
-    trace = (whitened_scale**2).sum(axis=(1, 2)) * df / (df - 2.0)
-    maha = (np.linalg.solve(chol_c, loc.T) ** 2).sum(axis=0)
-    log_det = 2.0 * np.log(np.diag(chol_c)).sum()
-    return -0.5 * (d * math.log(2.0 * math.pi) + log_det + trace + maha)
 
 
 def _display(label):

@@ -14,27 +14,33 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
+from sklearn.metrics.pairwise import cosine_distances
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._atomic_fit import all_or_nothing
-from ._torch import binary_exponent, resolve_device, seed_from, to_numpy, to_tensor, torch_generator
-from ._validation import validate_float_data
-from .som_training import (
-    _distance_from_similarity,
-    _neighbourhood,
-    _row_norms,
-    _unit_scores,
-    _unit_similarity,
+from .._atomic_fit import all_or_nothing
+from .._torch import (
+    binary_exponent,
+    resolve_device,
+    seed_from,
+    to_numpy,
+    to_tensor,
+    torch_generator,
+)
+from .._validation import validate_float_data
+from ._training import (
+    ROWS_PER_CHUNK,
+    batch_epoch,
     decay_factor,
+    distance_from_similarity,
     minibatch_epoch,
-    som_minibatch_step,
+    row_norms,
+    unit_scores,
+    unit_similarity,
 )
 
-__all__ = ["SOMProbe", "decay_factor", "grid_distance", "som_minibatch_step"]
+__all__ = ["SOMProbe", "grid_distance"]
 
-# Rows per chunk when searching BMUs: bounds memory at chunk x n_units floats.
-_CHUNK = 4096
 # Two units are grid neighbours when their grid distance is at most this (the 8
 # surrounding units, diagonals included, as MiniSom's topographic error).
 _NEIGHBOUR_RADIUS = 1.42
@@ -76,16 +82,6 @@ def grid_distance(units_a, units_b, shape, toroidal=True):
     return np.sqrt(d_row**2 + d_col**2)
 
 
-def _cosine_distances(vectors):
-    """``1 - cos`` between every pair of rows, in double precision (0 for zero rows' self-pairs)."""
-    vectors = np.asarray(vectors, dtype=np.float64)
-    norms = np.linalg.norm(vectors, axis=1)
-    unit = vectors / np.where(norms > 0, norms, 1.0)[:, None]
-    distances = 1.0 - unit @ unit.T
-    np.fill_diagonal(distances, 0.0)
-    return np.clip(distances, 0.0, 2.0)
-
-
 def _paired_distances(a, b, metric):
     """Cosine or Euclidean distance between matching vectors of ``a`` and ``b`` (last axis)."""
     if metric == "euclidean":
@@ -105,6 +101,18 @@ def _squared_grid_distances(shape, toroidal, device):
 def _row_exponents(X):
     """:func:`~sklearn_robust._torch.binary_exponent` of each row, ``(n, 1)``."""
     return np.frexp(np.max(np.abs(X), axis=1, keepdims=True))[1]
+
+
+def _weight_cosine_distances(weights):
+    """scikit-learn's cosine distances between the rows of ``weights``, in double precision.
+
+    Each row is first divided by the power of two that brings it into ``[-1, 1]``,
+    which leaves its cosines unchanged: scikit-learn takes rows whose norm is under
+    ten machine epsilons for zero rows, and the weights are in the data's units,
+    which can be that small.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    return cosine_distances(np.ldexp(weights, -_row_exponents(weights)))
 
 
 def _float32_weights(weights, what):
@@ -385,7 +393,7 @@ default="random"
         exponent = binary_exponent(X, self.weights_)
         unit = self._distance_unit(exponent)
         data = to_tensor(np.ldexp(X, -exponent), device)
-        norms = _row_norms(data)  # once: every epoch's loss needs them
+        norms = row_norms(data)  # once: every epoch's loss needs them
         weights = to_tensor(np.ldexp(self.weights_.reshape(self._n_units, -1), -exponent), device)
         grid_sq = _squared_grid_distances((self.n_rows, self.n_cols), self._toroidal, device)
         epoch = self._batch_epoch if self.algorithm == "batch" else self._minibatch_epoch
@@ -428,13 +436,10 @@ default="random"
         return self._mean_distance(similarity.unsqueeze(1), norms[order])
 
     def _batch_epoch(self, data, norms, weights, grid_sq):
-        """Kohonen's batch map, ``W = (H^T X) / (H^T 1)``; returns the mean distance to the BMUs.
+        """One epoch of Kohonen's batch map (:func:`batch_epoch`); returns the mean distance.
 
-        The samples are grouped by BMU first: with ``S_u`` the sum and ``n_u`` the
-        count of the samples whose BMU is ``u``, ``H^T X = N S`` and
-        ``H^T 1 = N n`` for the ``(n_units, n_units)`` neighbourhood ``N`` of the
-        units, a ``n_units^2 x n_features`` product instead of
-        ``n_samples x n_units x n_features``. Units no sample reaches stay.
+        Sigma goes from ``sigma`` at the first epoch to 1 at the last (see the
+        class docstring), reckoned from the epochs trained so far.
         """
         if self.sigma > 1.0 and self.n_epochs > 1:
             fraction = min(self.n_iter_, self.n_epochs - 1) / (self.n_epochs - 1)
@@ -445,26 +450,13 @@ default="random"
         else:
             self.sigma_ = self.sigma
         self.learning_rate_ = 1.0
-        sums = torch.zeros_like(weights)
-        counts = weights.new_zeros(len(weights))
-        similarities = []
-        for start in range(0, len(data), _CHUNK):
-            chunk = data[start : start + _CHUNK]
-            similarity, bmus = _unit_similarity(chunk, weights, self.metric).max(dim=1)
-            sums.index_add_(0, bmus, chunk)
-            counts.index_add_(0, bmus, torch.ones_like(similarity))
-            similarities.append(similarity)
-        neighbourhood = _neighbourhood(grid_sq, self.sigma_)  # symmetric
-        pulled = neighbourhood @ sums
-        mass = neighbourhood @ counts
-        reached = mass > 1e-12
-        weights[reached] = pulled[reached] / mass[reached].unsqueeze(1)
+        similarity = batch_epoch(weights, data, grid_sq, self.sigma_, self.metric)
         self.n_steps_ += 1
-        return self._mean_distance(torch.cat(similarities).unsqueeze(1), norms)
+        return self._mean_distance(similarity.unsqueeze(1), norms)
 
     def _mean_distance(self, similarity, norms):
         """Mean distance (in ``metric``) of rows with these BMU similarity scores and norms."""
-        distance = _distance_from_similarity(similarity, norms, self.metric).squeeze(1)
+        distance = distance_from_similarity(similarity, norms, self.metric).squeeze(1)
         if self.metric == "euclidean":
             distance = distance.sqrt_()
         return float(distance.double().mean())
@@ -473,11 +465,11 @@ default="random"
         """Per sample: distance to the BMU (in ``metric``), the BMU, the second-best unit."""
         k = min(2, len(weights))
         distances, units = [], []
-        for start in range(0, len(data), _CHUNK):
-            rows = slice(start, start + _CHUNK)
+        for start in range(0, len(data), ROWS_PER_CHUNK):
+            rows = slice(start, start + ROWS_PER_CHUNK)
             # ranked by similarity; only the best is turned into a distance
-            best, ranked = torch.topk(_unit_similarity(data[rows], weights, self.metric), k, dim=1)
-            distances.append(_distance_from_similarity(best[:, :1], norms[rows], self.metric))
+            best, ranked = torch.topk(unit_similarity(data[rows], weights, self.metric), k, dim=1)
+            distances.append(distance_from_similarity(best[:, :1], norms[rows], self.metric))
             units.append(ranked)
         distance = to_numpy(torch.cat(distances).squeeze(1)).astype(np.float64)
         if self.metric == "euclidean":
@@ -525,9 +517,11 @@ default="random"
         weights = to_tensor(weights, device).to(dtype)
         chunks = [
             to_numpy(
-                _unit_scores(to_tensor(X[i : i + _CHUNK], device).to(dtype), weights, self.metric)
+                unit_scores(
+                    to_tensor(X[i : i + ROWS_PER_CHUNK], device).to(dtype), weights, self.metric
+                )
             )
-            for i in range(0, len(X), _CHUNK)
+            for i in range(0, len(X), ROWS_PER_CHUNK)
         ]
         if not chunks:
             return np.zeros((0, self._n_units), dtype=np.float32), exponent
@@ -616,7 +610,7 @@ default="random"
         counts = np.bincount(bmus, minlength=self._n_units).astype(np.float64)
         return (counts / max(len(bmus), 1)).reshape(self.n_rows, self.n_cols)
 
-    def class_spread(self, X, y, *, return_centres=False):
+    def class_spread(self, X, y, *, return_centers=False):
         """``D_class``: mean grid distance from each class's BMUs to the class centre.
 
         The centre is :meth:`class_centers`'s; ``D_class`` is the mean torus
@@ -629,18 +623,18 @@ default="random"
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
             Class labels.
-        return_centres : bool, default=False
+        return_centers : bool, default=False
             Also return :meth:`class_centers`.
 
         Returns
         -------
         spread : dict
             Class label -> ``D_class`` (float), for every label in ``y``.
-        centres : dict
-            Class label -> ``(row, col)``; only with ``return_centres=True``.
+        centers : dict
+            Class label -> ``(row, col)``; only with ``return_centers=True``.
         """
-        spread, centres = self._class_geometry(X, y)
-        return (spread, centres) if return_centres else spread
+        spread, centers = self._class_geometry(X, y)
+        return (spread, centers) if return_centers else spread
 
     def class_centers(self, X, y):
         """Each class's centre on the map, found on the unfolded torus.
@@ -659,7 +653,7 @@ default="random"
 
         Returns
         -------
-        centres : dict
+        centers : dict
             Class label -> ``(row, col)``, floats in ``[0, n_rows) x [0, n_cols)``.
         """
         return self._class_geometry(X, y)[1]
@@ -672,7 +666,7 @@ default="random"
             raise ValueError(f"y must have shape ({len(bmus)},); got {y.shape}.")
         shape = np.array([self.n_rows, self.n_cols], dtype=np.float64)
         positions = np.stack(np.divmod(bmus, self.n_cols), axis=1).astype(np.float64)
-        spread, centres = {}, {}
+        spread, centers = {}, {}
         for label in np.unique(y):
             points = positions[y == label]
             if self._toroidal:
@@ -688,8 +682,8 @@ default="random"
                 gaps = points - centre
             key = label.item() if hasattr(label, "item") else label
             spread[key] = float(np.sqrt((gaps**2).sum(axis=1)).mean())
-            centres[key] = (float(centre[0]), float(centre[1]))
-        return spread, centres
+            centers[key] = (float(centre[0]), float(centre[1]))
+        return spread, centers
 
     def unit_cosine_distances(self):
         """Cosine distance between the weights of every pair of units (figure 6C-D).
@@ -702,7 +696,7 @@ default="random"
             same direction: the layer's representations are homogeneous.
         """
         check_is_fitted(self)
-        return _cosine_distances(self.weights_.reshape(self._n_units, -1))
+        return _weight_cosine_distances(self.weights_.reshape(self._n_units, -1))
 
     def u_matrix(self):
         """Mean distance (in ``metric``) from each unit's weights to its grid neighbours'.
@@ -770,7 +764,8 @@ default="random"
         units = self.center_units(X, y)
         weights = self.weights_.reshape(self._n_units, -1)[list(units.values())]
         labels = list(units)
-        return pd.DataFrame(_cosine_distances(weights), index=labels, columns=labels)
+        distances = _weight_cosine_distances(weights)
+        return pd.DataFrame(distances, index=labels, columns=labels)
 
     def bmu_shift(self, X_clean, X_perturbed, k=10):
         """Grid distance between the i-th best BMU of each clean and perturbed sample.

@@ -10,9 +10,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
 
 from sklearn_robust import DPGMMClassDensity
-from sklearn_robust.dpgmm_sampler import SubClusterSampler
+from sklearn_robust.mixture._sampler import SubClusterSampler
 
-from .conftest import cuda
+from ..conftest import cuda
 
 
 def _clusters(n, d, n_clusters=5, spread=6.0, seed=0):

@@ -1,11 +1,11 @@
-"""Tests for sklearn_robust.niw against closed forms and scipy."""
+"""Tests for sklearn_robust.mixture._niw against closed forms and scipy."""
 
 import numpy as np
 import pytest
 import torch
 from scipy.stats import invwishart, multivariate_t
 
-from sklearn_robust.niw import (
+from sklearn_robust.mixture._niw import (
     NIWPosterior,
     NIWPrior,
     log_marginal_likelihood,

@@ -27,7 +27,7 @@ import math
 import numpy as np
 import torch
 
-from .niw import log_marginal_likelihood, posterior, sample_gaussians, student_t
+from ._niw import log_marginal_likelihood, posterior, sample_gaussians, student_t
 
 __all__ = ["SubClusterSampler"]
 

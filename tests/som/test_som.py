@@ -9,11 +9,10 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 from sklearn_robust import SOMProbe
-from sklearn_robust import som as som_module
-from sklearn_robust.som import decay_factor, grid_distance, som_minibatch_step
-from sklearn_robust.som_training import _ScaledWeights
+from sklearn_robust.som import _som, decay_factor, grid_distance, som_minibatch_step
+from sklearn_robust.som._training import _ScaledWeights
 
-from .conftest import cuda
+from ..conftest import cuda
 
 
 def _brute_torus(a, b, shape):
@@ -162,7 +161,7 @@ def test_class_spread_unfolds_the_torus():
     som = SOMProbe(10, 10, n_epochs=1, random_state=0).fit(np.random.default_rng(0).random((5, 3)))
     corners = np.array([0, 9, 90, 99, 0])  # (0,0) (0,9) (9,0) (9,9) (0,0)
     som.predict = lambda X: corners  # the analysis only needs the BMUs
-    spread, centres = som.class_spread(np.zeros((5, 3)), np.zeros(5), return_centres=True)
+    spread, centres = som.class_spread(np.zeros((5, 3)), np.zeros(5), return_centers=True)
     unfolded = np.array([[0, 0], [0, -1], [-1, 0], [-1, -1], [0, 0]], dtype=float)
     centre = unfolded.mean(axis=0)
     expected = np.mean([np.hypot(*(p - centre)) for p in unfolded])
@@ -244,7 +243,8 @@ def test_batch_epoch_is_kohonens_batch_map(clusters, metric, topology):
 
 def test_neighbourhood_has_no_subnormal_influences():
     """Far units get the floor exp(-50), never a subnormal float (which slows x86 arithmetic)."""
-    from sklearn_robust.som import _neighbourhood, _squared_grid_distances
+    from sklearn_robust.som._som import _squared_grid_distances
+    from sklearn_robust.som._training import _neighbourhood
 
     grid_sq = _squared_grid_distances((20, 20), True, "cpu")
     for sigma in (10.0, 1.0, 0.3, 0.05):
@@ -307,9 +307,12 @@ def test_unit_cosine_distances_match_scikit_learn(clusters):
     som = SOMProbe(4, 5, n_epochs=1, random_state=0).fit(X)
     got = som.unit_cosine_distances()
     expected = cosine_distances(som.weights_.reshape(20, -1).astype(np.float64))
-    assert got.shape == (20, 20)
+    assert got.shape == (20, 20) and got.dtype == np.float64
     np.testing.assert_allclose(got, expected, atol=1e-10)
     np.testing.assert_array_equal(np.diag(got), 0.0)
+    # Weights far under scikit-learn's zero-norm threshold (about 2e-15) keep their cosines.
+    som.weights_ = som.weights_ * np.float32(2.0**-60)
+    np.testing.assert_array_equal(som.unit_cosine_distances(), got)
 
 
 def test_centres_centre_units_and_their_distances(clusters):
@@ -318,7 +321,7 @@ def test_centres_centre_units_and_their_distances(clusters):
     X, y = clusters
     som = SOMProbe(8, 8, sigma=3.0, learning_rate=0.5, n_epochs=4, random_state=0).fit(X)
     centres = som.class_centers(X, y)
-    assert centres == som.class_spread(X, y, return_centres=True)[1]
+    assert centres == som.class_spread(X, y, return_centers=True)[1]
     units = som.center_units(X, y)
     for label, (row, col) in centres.items():
         assert 0 <= row < 8 and 0 <= col < 8
@@ -460,8 +463,11 @@ def _interrupt_second_call(monkeypatch, owner, name):
 
 
 # Called more than once per epoch by each algorithm's training (for the batch map
-# with one chunk: once in the epoch, once more for the final errors).
-_TRAINING_STEPS = {"minibatch": (_ScaledWeights, "step"), "batch": (som_module, "_unit_similarity")}
+# with one chunk: once for the epoch's loss, once more for the final errors).
+_TRAINING_STEPS = {
+    "minibatch": (_ScaledWeights, "step"),
+    "batch": (_som, "distance_from_similarity"),
+}
 
 
 @pytest.mark.parametrize("algorithm", ["minibatch", "batch"])

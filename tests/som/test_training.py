@@ -1,14 +1,15 @@
-"""Tests for sklearn_robust.som_training: an epoch of eq. 1 against its plain statement."""
+"""Tests for sklearn_robust.som._training: an epoch of eq. 1 against its plain statement."""
 
 import numpy as np
 import pytest
 import torch
 
-from sklearn_robust import som_training
-from sklearn_robust.som import _squared_grid_distances, decay_factor
-from sklearn_robust.som_training import (
+from sklearn_robust.som import _training, decay_factor
+from sklearn_robust.som._som import _squared_grid_distances
+from sklearn_robust.som._training import (
     _batches_with_grams,
     _fold_interval,
+    batch_epoch,
     minibatch_epoch,
     som_minibatch_step,
 )
@@ -67,7 +68,7 @@ def test_epoch_equals_one_step_per_batch(metric):
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 def test_epoch_with_gram_blocks(metric, monkeypatch):
     """Gram matrices computed a few batches at a time give the same epoch."""
-    monkeypatch.setattr(som_training, "_GRAM_BLOCK_FLOATS", 3 * 7**2)
+    monkeypatch.setattr(_training, "_GRAM_BLOCK_FLOATS", 3 * 7**2)
     rows, weights = _problem(100, seed=1)
     _compare(rows, weights, 7, metric)
 
@@ -92,13 +93,13 @@ def test_zero_unit_under_cosine():
 def test_fold_interval_bounds_the_scales():
     for rate in (1e-4, 0.1, 0.3, 0.5, 0.9, 0.999):
         every = _fold_interval(rate)
-        assert 1 <= every <= som_training._MAX_FOLD_INTERVAL
-        assert (1.0 - rate) ** every >= som_training._MIN_SCALE * (1 - 1e-9)
+        assert 1 <= every <= _training._MAX_FOLD_INTERVAL
+        assert (1.0 - rate) ** every >= _training._MIN_SCALE * (1 - 1e-9)
 
 
 @pytest.mark.parametrize("n_rows, batch_size", [(20, 5), (23, 5), (4, 10), (9, 1)])
 def test_batches_with_grams_cover_rows(n_rows, batch_size, monkeypatch):
-    monkeypatch.setattr(som_training, "_GRAM_BLOCK_FLOATS", 2 * batch_size**2)
+    monkeypatch.setattr(_training, "_GRAM_BLOCK_FLOATS", 2 * batch_size**2)
     rows = torch.arange(n_rows * 3, dtype=torch.float32).reshape(n_rows, 3)
     pairs = list(_batches_with_grams(rows, batch_size))
     assert len(pairs) == -(-n_rows // batch_size)
@@ -113,3 +114,21 @@ def test_decay_factor_on_arrays_matches_scalars():
         vector = decay_factor(steps, 100, decay)
         assert vector.shape == steps.shape
         np.testing.assert_allclose(vector, [decay_factor(int(s), 100, decay) for s in steps])
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_batch_epoch_in_chunks(monkeypatch, metric):
+    """The batch map sums its rows chunk by chunk: chunks of 7 rows give one chunk's weights."""
+    rng = np.random.default_rng(5)
+    rows = torch.tensor(rng.normal(size=(23, 5)), dtype=torch.float32)
+    start = torch.tensor(rng.normal(size=(12, 5)), dtype=torch.float32)
+    grid_sq = _squared_grid_distances(SHAPE, True, "cpu")
+    whole = start.clone()
+    similarity = batch_epoch(whole, rows, grid_sq, 1.5, metric)
+    monkeypatch.setattr(_training, "ROWS_PER_CHUNK", 7)
+    chunked = start.clone()
+    # float32 matmul kernels round differently by batch shape: equal to rounding
+    chunked_similarity = batch_epoch(chunked, rows, grid_sq, 1.5, metric)
+    torch.testing.assert_close(chunked_similarity, similarity, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-6)
+    assert similarity.shape == (23,) and not torch.equal(whole, start)

@@ -1,0 +1,5 @@
+"""Dirichlet-process Gaussian mixtures of each class's representations."""
+
+from ._dpgmm import DPGMMClassDensity
+
+__all__ = ["DPGMMClassDensity"]
