@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from sklearn_robust.cli import main
+from sklearn_robust.compare import _measures as measures
 
 
 def run_compare(*args, cwd):
@@ -58,16 +59,17 @@ def test_quick_run_writes_a_complete_report(quick_report):
     assert list(results.columns) == ["model", "measure", "value"]
     assert np.all(np.isfinite(results.value))
     assert not results.duplicated(["model", "measure"]).any()
+    assert set(results.measure) <= set(measures.all_measures(measures.ATTACKS, 0.25))
     models = set(results.model)
     assert {"backprop", "kh-hybrid"} <= models
     for model in models:  # every model has the core measures
-        measures = set(results[results.model == model].measure)
+        names = set(results[results.model == model].measure)
         assert {
-            "accuracy",
-            "pgd_never_fooled",
-            "hidden_alpha",
-            "certified_accuracy_r0.25",
-        } <= measures
+            measures.ACCURACY,
+            measures.never_fooled("pgd"),
+            measures.HIDDEN_ALPHA,
+            measures.certified_accuracy(0.25),
+        } <= names
     assert json.loads((report / "results.json").read_text())["results"]
     assert "Report:" in stdout and "accuracy" in stdout
     assert "[1/4] backprop: training" in stdout and "[4/4] kh-hybrid: done in" in stdout
@@ -75,15 +77,19 @@ def test_quick_run_writes_a_complete_report(quick_report):
 
 
 SOM_MEASURES = {
-    "som_class_spread_input",
-    "som_class_spread_hidden",
-    "som_bmu_shift_pgd_input",
-    "som_bmu_shift_noise_input",
-    "som_bmu_shift_pgd_hidden",
-    "som_bmu_shift_noise_hidden",
-    "som_pgd_l2_norm",
+    *(measures.som_class_spread(layer) for layer in measures.LAYERS),
+    *(
+        measures.som_bmu_shift(p, layer)
+        for p in measures.PERTURBATIONS
+        for layer in measures.LAYERS
+    ),
+    measures.SOM_PGD_L2_NORM,
 }
-DPGMM_MEASURES = {"dpgmm_log_density_mean", "dpgmm_kl_mean", "dpgmm_n_clusters_mean"}
+DPGMM_MEASURES = {
+    measures.DPGMM_LOG_DENSITY_MEAN,
+    measures.DPGMM_KL_MEAN,
+    measures.DPGMM_N_CLUSTERS_MEAN,
+}
 
 
 def _section(html_text, title):
@@ -101,16 +107,19 @@ def test_quick_run_has_the_som_and_dpgmm_sections(quick_report):
     som = table[sorted(SOM_MEASURES)]
     assert np.all(np.isfinite(som)) and (som >= 0).all().all()  # every model has every row
     assert np.all(np.isfinite(table[sorted(DPGMM_MEASURES)]))
-    assert table.som_class_spread_input.nunique() == 1  # one map of the pixels for every model
+    assert (
+        table[measures.som_class_spread("input")].nunique() == 1
+    )  # one map of the pixels for every model
     # PGD's L2 radius is 1: the noise is drawn with each example's PGD perturbation norm
-    assert table.som_pgd_l2_norm.between(0.5, 1.0 + 1e-5).all()
-    rho = results[results.measure.str.endswith("_radius_spearman")]
+    assert table[measures.SOM_PGD_L2_NORM].between(0.5, 1.0 + 1e-5).all()
+    spearman = [measures.dpgmm_radius_spearman(q) for q in measures.DENSITY_QUANTITIES]
+    rho = results[results.measure.isin(spearman)]
     assert len(rho) >= 2 and rho.value.between(-1, 1).all()
 
     text = (report / "index.html").read_text()
     som_reading = _section(text, "SOM probes")
     assert "figure 11" in som_reading and "D_class" in som_reading
-    closest = table.som_bmu_shift_pgd_hidden.idxmin()
+    closest = table[measures.som_bmu_shift("pgd", "hidden")].idxmin()
     assert f"the hidden layer of {closest} keeps its top-10 BMUs closest" in som_reading
     dpgmm_reading = _section(text, "DP-GMM class densities")
     assert "certified" in dpgmm_reading and "rho" in dpgmm_reading

@@ -17,6 +17,7 @@ import pandas as pd
 from .. import DPGMMClassDensity
 from ..robustness import pgd, random_noise
 from ..som import SOMProbe
+from . import _measures as measures
 
 __all__ = ["SOM_SIZE", "measure_densities", "measure_som", "som_probe"]
 
@@ -71,23 +72,28 @@ def measure_som(name, model, through_hidden, split, config):
     )
     norms = np.linalg.norm(X_pgd - X_eval, axis=1)
     X_noise = random_noise(model, X_eval, eps=norms, random_state=config.random_state)
-    clean = through_hidden(X_eval)
-    shifts = {
-        "PGD, input": split.input_probe.bmu_shift(X_eval, X_pgd, k=_SOM_K),
-        "noise, input": split.input_probe.bmu_shift(X_eval, X_noise, k=_SOM_K),
-        "PGD, hidden": probe.bmu_shift(clean, through_hidden(X_pgd), k=_SOM_K),
-        "noise, hidden": probe.bmu_shift(clean, through_hidden(X_noise), k=_SOM_K),
-    }
+    perturbed = {"pgd": X_pgd, "noise": X_noise}
+    maps = {"input": (split.input_probe, _unchanged), "hidden": (probe, through_hidden)}
+    shifts = {}  # (perturbation, layer) -> (n_eval, k) grid distances
+    for layer in measures.LAYERS:
+        som, codes = maps[layer]
+        clean = codes(X_eval)
+        for perturbation in measures.PERTURBATIONS:
+            shifted = codes(perturbed[perturbation])
+            shifts[perturbation, layer] = som.bmu_shift(clean, shifted, k=_SOM_K)
     rows = [
-        (name, "som_class_spread_input", split.input_spread),
-        (name, "som_class_spread_hidden", float(np.mean(list(spread.values())))),
-        (name, "som_pgd_l2_norm", float(norms.mean())),
-        (name, "som_pgd_accuracy", float(model.score(X_pgd, y_eval))),
+        (name, measures.som_class_spread("input"), split.input_spread),
+        (name, measures.som_class_spread("hidden"), float(np.mean(list(spread.values())))),
+        (name, measures.SOM_PGD_L2_NORM, float(norms.mean())),
+        (name, measures.SOM_PGD_ACCURACY, float(model.score(X_pgd, y_eval))),
     ]
-    for key, shift in shifts.items():
-        attack, layer = key.split(", ")
-        rows.append((name, f"som_bmu_shift_{attack.lower()}_{layer}", float(shift.mean())))
+    for (perturbation, layer), shift in shifts.items():
+        rows.append((name, measures.som_bmu_shift(perturbation, layer), float(shift.mean())))
     return {"spread": spread, "shifts": shifts}, rows
+
+
+def _unchanged(X):
+    return X
 
 
 # ------------------------------------------------------------ DP-GMM densities
@@ -130,14 +136,14 @@ def measure_densities(name, through_hidden, split, certified, config):
         }
     )
     rows = [
-        (name, "dpgmm_log_density_mean", float(table.log_density.mean())),
-        (name, "dpgmm_kl_mean", float(table.kl.mean())),
-        (name, "dpgmm_n_clusters_mean", float(table.n_clusters.mean())),
+        (name, measures.DPGMM_LOG_DENSITY_MEAN, float(table.log_density.mean())),
+        (name, measures.DPGMM_KL_MEAN, float(table.kl.mean())),
+        (name, measures.DPGMM_N_CLUSTERS_MEAN, float(table.n_clusters.mean())),
     ]
     known = table.dropna()
-    for column in ("log_density", "kl"):
+    for column in measures.DENSITY_QUANTITIES:
         if len(known) >= 3 and known[column].nunique() > 1 and known.radius.nunique() > 1:
             rho = float(spearmanr(known[column], known.radius).statistic)
             if np.isfinite(rho):
-                rows.append((name, f"dpgmm_{column}_radius_spearman", rho))
+                rows.append((name, measures.dpgmm_radius_spearman(column), rho))
     return table, rows

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..plotting import _pyplot
+from . import _measures as measures
 
 __all__ = ["check_report_folder", "write_report"]
 
@@ -249,7 +250,7 @@ def _landscapes_figure(comparison, plt):
 def _spectra_figure(comparison, plt):
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for model, eigenvalues in comparison.spectra.items():
-        alpha = _value(comparison, model, "hidden_alpha")
+        alpha = _value(comparison, model, measures.HIDDEN_ALPHA)
         ranks = np.arange(1, len(eigenvalues) + 1)
         positive = eigenvalues > 0
         ax.loglog(ranks[positive], eigenvalues[positive], label=f"{model} (alpha {alpha:.2f})")
@@ -265,8 +266,8 @@ def _tradeoff_figure(comparison, plt):
     fig, axes = plt.subplots(1, len(attacks), figsize=(5 * len(attacks), 4), squeeze=False)
     for ax, attack in zip(axes[0], attacks, strict=True):
         for model in _models(comparison):
-            accuracy = _value(comparison, model, "accuracy")
-            median = _value(comparison, model, f"{attack}_median_critical_distance")
+            accuracy = _value(comparison, model, measures.ACCURACY)
+            median = _value(comparison, model, measures.median_critical_distance(attack))
             ax.scatter(accuracy, median)
             ax.annotate(model, (accuracy, median), fontsize=8)
         ax.set_xlabel("test accuracy")
@@ -307,6 +308,7 @@ def _som_figure(comparison, plt):
     highest = 0.0
     for ax, model in zip(flat[1:], models, strict=False):
         shifts = comparison.som[model]["shifts"]
+        shifts = {_shift_label(*key): shift for key, shift in shifts.items()}
         plot_bmu_shift(shifts, ax=ax).set_title(f"{model}: BMU shift, PGD vs noise")
         ax.legend(fontsize=7)
         highest = max(highest, *(np.mean(s, axis=0).max() for s in shifts.values()))
@@ -316,6 +318,11 @@ def _som_figure(comparison, plt):
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def _shift_label(perturbation, layer):
+    """``("pgd", "input")`` -> ``"PGD, input"``: the legend of a BMU-shift panel."""
+    return f"{perturbation.upper() if perturbation == 'pgd' else perturbation}, {layer}"
 
 
 def _densities_figure(comparison, plt):
@@ -333,7 +340,7 @@ def _densities_figure(comparison, plt):
             ax.scatter(rows[measure], rows.radius, s=18)
             for _, entry in rows.iterrows():
                 ax.annotate(str(entry["class"]), (entry[measure], entry.radius), fontsize=7)
-            rho = _value(comparison, model, f"dpgmm_{measure}_radius_spearman")
+            rho = _value(comparison, model, measures.dpgmm_radius_spearman(measure))
             ax.set_title(f"{model}: rho {rho:+.2f}" if np.isfinite(rho) else model, fontsize=9)
             ax.set_xlabel(label, fontsize=8)
         axes[0, column].tick_params(labelsize=7)
@@ -365,7 +372,7 @@ def _ranking(comparison, measure):
 def _read_curves(comparison):
     sentences = []
     for attack in comparison.config.attacks:
-        order, values = _ranking(comparison, f"{attack}_median_critical_distance")
+        order, values = _ranking(comparison, measures.median_critical_distance(attack))
         if not order:
             continue
         sentences.append(
@@ -378,7 +385,8 @@ def _read_curves(comparison):
 def _read_distances(comparison):
     parts = []
     for attack in comparison.config.attacks:
-        never = {m: _value(comparison, m, f"{attack}_never_fooled") for m in _models(comparison)}
+        name = measures.never_fooled(attack)
+        never = {m: _value(comparison, m, name) for m in _models(comparison)}
         unfooled = [f"{m} ({v:.0%})" for m, v in never.items() if v > 0]
         if unfooled:
             parts.append(f"{attack} never fooled some examples of " + ", ".join(unfooled) + ".")
@@ -387,9 +395,9 @@ def _read_distances(comparison):
 
 
 def _read_tradeoff(comparison):
-    order, accuracy = _ranking(comparison, "accuracy")
+    order, accuracy = _ranking(comparison, measures.ACCURACY)
     pgd = "pgd" if "pgd" in comparison.config.attacks else comparison.config.attacks[-1]
-    robust, _ = _ranking(comparison, f"{pgd}_median_critical_distance")
+    robust, _ = _ranking(comparison, measures.median_critical_distance(pgd))
     text = (
         f"{order[0]} is the most accurate ({accuracy[order[0]]:.3f}) and {order[-1]} the least "
         f"({accuracy[order[-1]]:.3f})."
@@ -405,8 +413,8 @@ def _read_tradeoff(comparison):
 
 
 def _read_spectra(comparison):
-    order, alpha = _ranking(comparison, "hidden_alpha")
-    noise = {m: _value(comparison, m, "hidden_alpha_white_noise") for m in order}
+    order, alpha = _ranking(comparison, measures.HIDDEN_ALPHA)
+    noise = {m: _value(comparison, m, measures.HIDDEN_ALPHA_WHITE_NOISE) for m in order}
     return (
         f"Steepest spectrum: {order[0]} (alpha {alpha[order[0]]:.2f}); flattest: {order[-1]} "
         f"(alpha {alpha[order[-1]]:.2f}). On white-noise input the exponents are "
@@ -416,7 +424,7 @@ def _read_spectra(comparison):
 
 
 def _read_landscapes(comparison):
-    order, norms = _ranking(comparison, "jacobian_norm_mean_on_plane")
+    order, norms = _ranking(comparison, measures.JACOBIAN_NORM_MEAN)
     return (
         f"On one random plane through a test example, the hidden layer of {order[0]} changes "
         f"fastest (mean Jacobian norm {norms[order[0]]:.3g}) and that of {order[-1]} slowest "
@@ -425,7 +433,7 @@ def _read_landscapes(comparison):
 
 
 def _read_certification(comparison):
-    order, certified = _ranking(comparison, "certified_accuracy_r0.25")
+    order, certified = _ranking(comparison, measures.certified_accuracy(0.25))
     radius = comparison.certified.groupby("class").radius.mean()
     return (
         f"Certified accuracy at radius 0.25 (sigma 0.25): best {order[0]} "
@@ -437,20 +445,14 @@ def _read_certification(comparison):
 
 def _read_som(comparison):
     models = [m for m in _models(comparison) if m in comparison.som]
-    value = {
-        key: {m: _value(comparison, m, f"som_{key}") for m in models}
-        for key in (
-            "bmu_shift_pgd_hidden",
-            "bmu_shift_noise_hidden",
-            "bmu_shift_pgd_input",
-            "bmu_shift_noise_input",
-            "class_spread_hidden",
-            "pgd_l2_norm",
-        )
-    }
-    pgd, noise = value["bmu_shift_pgd_hidden"], value["bmu_shift_noise_hidden"]
+
+    def per_model(measure):
+        return {m: _value(comparison, m, measure) for m in models}
+
+    pgd = per_model(measures.som_bmu_shift("pgd", "hidden"))
+    noise = per_model(measures.som_bmu_shift("noise", "hidden"))
     closest, furthest = min(models, key=pgd.get), max(models, key=pgd.get)
-    norm = np.mean(list(value["pgd_l2_norm"].values()))
+    norm = np.mean(list(per_model(measures.SOM_PGD_L2_NORM).values()))
     text = [
         f"Under L2 PGD (mean perturbation norm {norm:.2f}), the hidden layer of {closest} keeps "
         f"its top-10 BMUs closest (mean shift {pgd[closest]:.2f} grid units on the 10 x 10 "
@@ -476,7 +478,8 @@ def _read_som(comparison):
             f"{', '.join(larger)} but not for {', '.join(others)} ({listed}); the paper's figure "
             "11 finds the adversarial shift larger."
         )
-    pgd_in, noise_in = value["bmu_shift_pgd_input"], value["bmu_shift_noise_input"]
+    pgd_in = per_model(measures.som_bmu_shift("pgd", "input"))
+    noise_in = per_model(measures.som_bmu_shift("noise", "input"))
     wider = [m for m in models if noise_in[m] > 0 and ratios[m] > pgd_in[m] / noise_in[m]]
     text.append(
         f"On the input map (the raw features) the same perturbations shift the BMUs by "
@@ -485,8 +488,8 @@ def _read_som(comparison):
         f"{len(wider)} of {len(models)} models"
         + (f" ({', '.join(wider)})." if 0 < len(wider) < len(models) else ".")
     )
-    spread_in = _value(comparison, models[0], "som_class_spread_input")
-    spread = value["class_spread_hidden"]
+    spread_in = _value(comparison, models[0], measures.som_class_spread("input"))
+    spread = per_model(measures.som_class_spread("hidden"))
     tighter = [m for m in models if spread[m] < spread_in]
     text.append(
         f"D_class on the training data is {spread_in:.2f} on the input map and, on the hidden "
@@ -512,9 +515,9 @@ def _read_densities(comparison):
         measure: {
             m: v
             for m in models
-            if np.isfinite(v := _value(comparison, m, f"dpgmm_{measure}_radius_spearman"))
+            if np.isfinite(v := _value(comparison, m, measures.dpgmm_radius_spearman(measure)))
         }
-        for measure in ("log_density", "kl")
+        for measure in measures.DENSITY_QUANTITIES
     }
     critical = np.nan
     if n_classes > 3:

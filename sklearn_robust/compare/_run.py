@@ -37,11 +37,12 @@ from ..robustness import (
 )
 from ..som import SOMProbe
 from ..spectrum import PowerLawSpectrum
+from . import _measures as measures
+from ._measures import ATTACKS
 from ._probes import SOM_SIZE, measure_densities, measure_som, som_probe
 
 __all__ = ["ATTACKS", "ComparisonConfig", "ComparisonResults", "model_family", "run_comparison"]
 
-ATTACKS = ("noise", "fgsm", "pgd")
 DATASETS = ("digits", "mnist", "csv")
 
 
@@ -350,7 +351,7 @@ def _measure(name, index, n_models, split, config, progress):
     X_eval, y_eval, clip = split.X_eval, split.y_eval, split.clip
     progress(f"{tag}: training on {len(X_train):,} examples")
     model.fit(X_train, y_train)
-    rows, curves, distances = [(name, "accuracy", model.score(X_test, y_test))], [], {}
+    rows, curves, distances = [(name, measures.ACCURACY, model.score(X_test, y_test))], [], {}
     for attack in config.attacks:
         progress(f"{tag}: {attack} curve and critical distances")
         kw = {} if attack == "noise" or clip is None else {"clip": clip}
@@ -375,9 +376,9 @@ def _measure(name, index, n_models, split, config, progress):
     plane = _plane(X_eval, config.random_state)
     landscape = decision_landscape(model, **plane)
     jmap = jacobian_norm_map(model, **plane)
-    rows.append((name, "jacobian_norm_mean_on_plane", float(np.mean(jmap.norms))))
+    rows.append((name, measures.JACOBIAN_NORM_MEAN, float(np.mean(jmap.norms))))
     certified = _certified(name, model, X_eval, y_eval, config)
-    rows.append((name, "certified_accuracy_r0.25", _certified_accuracy(certified)))
+    rows.append((name, measures.certified_accuracy(_RADIUS), _certified_accuracy(certified)))
     progress(f"{tag}: SOM probes of the input and the hidden layer, PGD against noise")
     som, som_rows = measure_som(name, model, hidden, split, config)
     rows += som_rows
@@ -433,12 +434,13 @@ def _distance_rows(name, attack, distances):
     those fooled within reach, and the share never fooled; undefined statistics are left out."""
     correct = distances > 0
     fooled = correct & np.isfinite(distances)
-    rows = [(name, f"{attack}_never_fooled", float(np.mean(np.isinf(distances[correct]))))]
+    rows = [(name, measures.never_fooled(attack), float(np.mean(np.isinf(distances[correct]))))]
     median = float(np.median(distances[correct])) if correct.any() else np.inf
     if np.isfinite(median):
-        rows.append((name, f"{attack}_median_critical_distance", median))
+        rows.append((name, measures.median_critical_distance(attack), median))
     if fooled.any():
-        rows.append((name, f"{attack}_mean_critical_distance", float(np.mean(distances[fooled]))))
+        mean = float(np.mean(distances[fooled]))
+        rows.append((name, measures.mean_critical_distance(attack), mean))
     return rows
 
 
@@ -466,9 +468,9 @@ def _spectrum(name, through_hidden, X, random_state):
         random_state=random_state,
     )
     rows = [
-        (name, "hidden_alpha", float(spectrum.alpha_)),
-        (name, "hidden_alpha_r2", float(spectrum.r2_)),
-        (name, "hidden_alpha_white_noise", float(noise_alpha["alpha_mean"])),
+        (name, measures.HIDDEN_ALPHA, float(spectrum.alpha_)),
+        (name, measures.HIDDEN_ALPHA_R2, float(spectrum.r2_)),
+        (name, measures.HIDDEN_ALPHA_WHITE_NOISE, float(noise_alpha["alpha_mean"])),
     ]
     return spectrum.eigenvalues_, rows
 

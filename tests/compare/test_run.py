@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from sklearn_robust.compare import ComparisonConfig, ComparisonResults
+from sklearn_robust.compare import _measures as measures
 from sklearn_robust.compare import _probes as compare_probes
 from sklearn_robust.compare import _report as report
 from sklearn_robust.compare import _run as compare
@@ -42,9 +43,13 @@ def test_densities_per_class_and_correlations():
     np.testing.assert_allclose(table.radius, [0.1, 0.5, 0.3])
     assert np.all(np.isfinite(table[["log_density", "kl"]])) and (table.kl >= 0).all()
     values = dict((measure, value) for _, measure, value in rows)
-    assert {"dpgmm_log_density_mean", "dpgmm_kl_mean", "dpgmm_n_clusters_mean"} <= set(values)
-    assert -1 <= values["dpgmm_log_density_radius_spearman"] <= 1
-    assert -1 <= values["dpgmm_kl_radius_spearman"] <= 1
+    assert {
+        measures.DPGMM_LOG_DENSITY_MEAN,
+        measures.DPGMM_KL_MEAN,
+        measures.DPGMM_N_CLUSTERS_MEAN,
+    } <= set(values)
+    for quantity in measures.DENSITY_QUANTITIES:
+        assert -1 <= values[measures.dpgmm_radius_spearman(quantity)] <= 1
 
 
 def test_undefined_correlations_are_left_out():
@@ -52,9 +57,9 @@ def test_undefined_correlations_are_left_out():
     _, rows = compare_probes.measure_densities(
         "m", _identity, _split(), _certified([0.0, 0.0, 0.0]), config
     )
-    measures = {measure for _, measure, _ in rows}
-    assert "dpgmm_log_density_mean" in measures
-    assert not any(m.endswith("_spearman") for m in measures)
+    names = {measure for _, measure, _ in rows}
+    assert measures.DPGMM_LOG_DENSITY_MEAN in names
+    assert not any(measures.dpgmm_radius_spearman(q) in names for q in measures.DENSITY_QUANTITIES)
 
 
 def test_one_thread_restores_the_thread_count():
@@ -86,13 +91,13 @@ def _comparison(values, som_shifts=None, densities=None):
 
 def _som_values(pgd_hidden, noise_hidden, spread_hidden):
     return {
-        "som_bmu_shift_pgd_hidden": pgd_hidden,
-        "som_bmu_shift_noise_hidden": noise_hidden,
-        "som_bmu_shift_pgd_input": 2.0,
-        "som_bmu_shift_noise_input": 1.0,
-        "som_class_spread_hidden": spread_hidden,
-        "som_class_spread_input": 1.5,
-        "som_pgd_l2_norm": 1.0,
+        measures.som_bmu_shift("pgd", "hidden"): pgd_hidden,
+        measures.som_bmu_shift("noise", "hidden"): noise_hidden,
+        measures.som_bmu_shift("pgd", "input"): 2.0,
+        measures.som_bmu_shift("noise", "input"): 1.0,
+        measures.som_class_spread("hidden"): spread_hidden,
+        measures.som_class_spread("input"): 1.5,
+        measures.SOM_PGD_L2_NORM: 1.0,
     }
 
 
@@ -112,10 +117,10 @@ def test_som_reading_states_what_the_numbers_say():
 
 
 def _density_values(rho_log_density, rho_kl):
-    values = {"dpgmm_log_density_mean": 0.0, "dpgmm_kl_mean": 1.0}
+    values = {measures.DPGMM_LOG_DENSITY_MEAN: 0.0, measures.DPGMM_KL_MEAN: 1.0}
     if rho_log_density is not None:
-        values["dpgmm_log_density_radius_spearman"] = rho_log_density
-        values["dpgmm_kl_radius_spearman"] = rho_kl
+        values[measures.dpgmm_radius_spearman("log_density")] = rho_log_density
+        values[measures.dpgmm_radius_spearman("kl")] = rho_kl
     return values
 
 

@@ -1,0 +1,125 @@
+"""The names of the comparison's measures: the ``measure`` column of ``results.csv``.
+
+The run writes these names, the report reads them and the tests check them;
+each is spelled here only. A name with parts (an attack, a layer, a radius) is
+built by a function that refuses a part the run does not measure, so that a
+misspelt part fails where it is written instead of reading as a missing row.
+
+Examples
+--------
+>>> from sklearn_robust.compare import _measures as measures
+>>> measures.median_critical_distance("pgd")
+'pgd_median_critical_distance'
+>>> measures.som_bmu_shift("noise", "hidden")
+'som_bmu_shift_noise_hidden'
+>>> measures.certified_accuracy(0.25)
+'certified_accuracy_r0.25'
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+ATTACKS = ("noise", "fgsm", "pgd")  # of the curves and critical distances
+PERTURBATIONS = ("pgd", "noise")  # of the SOM's BMU shift: L2 PGD and noise of its norm
+LAYERS = ("input", "hidden")  # the SOM maps: of the pixels and of a model's hidden layer
+DENSITY_QUANTITIES = ("log_density", "kl")  # per class, set against the certified radius
+
+ACCURACY = "accuracy"
+HIDDEN_ALPHA = "hidden_alpha"
+HIDDEN_ALPHA_R2 = "hidden_alpha_r2"
+HIDDEN_ALPHA_WHITE_NOISE = "hidden_alpha_white_noise"
+JACOBIAN_NORM_MEAN = "jacobian_norm_mean_on_plane"
+SOM_PGD_L2_NORM = "som_pgd_l2_norm"
+SOM_PGD_ACCURACY = "som_pgd_accuracy"
+DPGMM_LOG_DENSITY_MEAN = "dpgmm_log_density_mean"
+DPGMM_KL_MEAN = "dpgmm_kl_mean"
+DPGMM_N_CLUSTERS_MEAN = "dpgmm_n_clusters_mean"
+
+
+def _part(value, allowed, what):
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {allowed}; got {value!r}.")
+    return value
+
+
+def never_fooled(attack):
+    """Share of the correctly classified examples the attack never fools within its range."""
+    return f"{_part(attack, ATTACKS, 'attack')}_never_fooled"
+
+
+def median_critical_distance(attack):
+    """Median critical distance over the correctly classified examples (absent if infinite)."""
+    return f"{_part(attack, ATTACKS, 'attack')}_median_critical_distance"
+
+
+def mean_critical_distance(attack):
+    """Mean critical distance over the examples the attack fools within its range."""
+    return f"{_part(attack, ATTACKS, 'attack')}_mean_critical_distance"
+
+
+def certified_accuracy(radius):
+    """Share of the evaluated examples certified correct at L2 radius ``radius`` or more."""
+    if not isinstance(radius, Real) or not radius > 0:
+        raise ValueError(f"radius must be a positive number; got {radius!r}.")
+    return f"certified_accuracy_r{radius:g}"
+
+
+def som_class_spread(layer):
+    """Mean over the classes of ``D_class`` on the layer's map."""
+    return f"som_class_spread_{_part(layer, LAYERS, 'layer')}"
+
+
+def som_bmu_shift(perturbation, layer):
+    """Mean grid distance of the top BMUs between clean and perturbed examples."""
+    perturbation = _part(perturbation, PERTURBATIONS, "perturbation")
+    return f"som_bmu_shift_{perturbation}_{_part(layer, LAYERS, 'layer')}"
+
+
+def dpgmm_radius_spearman(quantity):
+    """Spearman correlation across classes of a DP-GMM quantity with the certified radius."""
+    return f"dpgmm_{_part(quantity, DENSITY_QUANTITIES, 'quantity')}_radius_spearman"
+
+
+def all_measures(attacks, certified_radius):
+    """Every name a run with these attacks can write, section by section.
+
+    Parameters
+    ----------
+    attacks : sequence of str
+        Among :data:`ATTACKS`.
+    certified_radius : float
+        The radius of the certified accuracy.
+
+    Returns
+    -------
+    tuple of str
+
+    Examples
+    --------
+    >>> from sklearn_robust.compare._measures import ATTACKS, all_measures
+    >>> len(all_measures(ATTACKS, 0.25)), len(all_measures(["pgd"], 0.25))
+    (28, 22)
+    """
+    per_attack = [
+        name(attack)
+        for attack in attacks
+        for name in (never_fooled, median_critical_distance, mean_critical_distance)
+    ]
+    return (
+        ACCURACY,
+        *per_attack,
+        HIDDEN_ALPHA,
+        HIDDEN_ALPHA_R2,
+        HIDDEN_ALPHA_WHITE_NOISE,
+        JACOBIAN_NORM_MEAN,
+        certified_accuracy(certified_radius),
+        *(som_class_spread(layer) for layer in LAYERS),
+        SOM_PGD_L2_NORM,
+        SOM_PGD_ACCURACY,
+        *(som_bmu_shift(p, layer) for p in PERTURBATIONS for layer in LAYERS),
+        DPGMM_LOG_DENSITY_MEAN,
+        DPGMM_KL_MEAN,
+        DPGMM_N_CLUSTERS_MEAN,
+        *(dpgmm_radius_spearman(quantity) for quantity in DENSITY_QUANTITIES),
+    )
