@@ -3,14 +3,15 @@
 White-box attacks and Jacobians need gradients through the whole model, not only
 its last step, so a fitted :class:`~sklearn.pipeline.Pipeline` is composed step
 by step into one :class:`torch.nn.Module`. This module imports none of the
-package's estimators: a step that offers ``to_torch_module()`` provides its own
-module (the protocol every torch-backed estimator here follows), and the common
+package's estimators: a step that follows :class:`TorchModuleProvider` provides
+its own module (every torch-backed estimator here does), and the common
 scikit-learn steps get adapters below.
 """
 
 from __future__ import annotations
 
 import copy
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -24,7 +25,17 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._torch import DTYPE, module_device, resolve_device
 
-__all__ = ["BLACK_BOX_EVALUATIONS", "EstimatorModule", "as_torch"]
+__all__ = [
+    "BLACK_BOX_EVALUATIONS",
+    "TORCH_OUTPUTS",
+    "EstimatorModule",
+    "TorchModuleProvider",
+    "as_torch",
+    "check_torch_output",
+]
+
+# The outputs a differentiable view can return; see TorchModuleProvider.
+TORCH_OUTPUTS = ("decision", "hidden")
 
 BLACK_BOX_EVALUATIONS = (
     "random_noise, accuracy_curve(attack='noise'), critical_distance(attack='noise'), "
@@ -33,10 +44,72 @@ BLACK_BOX_EVALUATIONS = (
 )
 
 SUPPORTED_STEPS = (
-    "this package's estimators (to_torch_module), StandardScaler, MinMaxScaler, PCA, "
+    "this package's estimators and any other TorchModuleProvider (to_torch_module and "
+    "torch_outputs), StandardScaler, MinMaxScaler, PCA, "
     "linear classifiers (LogisticRegression, LinearSVC, SGDClassifier, RidgeClassifier, ...), "
     "MLPClassifier, nested Pipelines and 'passthrough'"
 )
+
+
+@runtime_checkable
+class TorchModuleProvider(Protocol):
+    """An estimator that hands out a differentiable torch module of itself.
+
+    :func:`as_torch` composes such a step with its own module, and
+    :class:`~sklearn_robust.LayerActivations` runs it. Every torch-backed
+    estimator of this package follows the protocol; ``isinstance(step,
+    TorchModuleProvider)`` tells whether a step does.
+
+    The outputs are named as :func:`as_torch` names them:
+
+    - ``"decision"``: what the estimator hands on. For a classifier, the class
+      scores whose argmax is ``predict``: the logits of this package's
+      networks (one per class, also for two classes, where
+      ``decision_function`` is ``logit_1 - logit_0``). For a transformer, its
+      ``transform``.
+    - ``"hidden"``: the representation a classifier's read-out reads, what its
+      ``transform(X)`` returns.
+
+    Attributes
+    ----------
+    torch_outputs : tuple of str
+        The outputs of :data:`TORCH_OUTPUTS` that ``to_torch_module`` returns,
+        a class attribute. A classifier that also offers ``"hidden"`` lists it
+        here; that is how :func:`as_torch` knows, before any call.
+    """
+
+    torch_outputs: tuple[str, ...]
+
+    def to_torch_module(self, output: str = "decision") -> torch.nn.Module:
+        """The fitted estimator as a torch module mapping inputs to ``output``.
+
+        Raises NotFittedError when unfitted, ValueError for an output not in
+        ``torch_outputs`` (see :func:`check_torch_output`), and TypeError, naming
+        the cause, when this fitted estimator has no single module for it.
+        """
+        ...
+
+
+def check_torch_output(provider, output) -> str:
+    """``output`` when ``provider.torch_outputs`` lists it, else a ValueError listing those.
+
+    For implementers of :meth:`TorchModuleProvider.to_torch_module`.
+
+    Examples
+    --------
+    >>> from sklearn_robust import KHEncoder
+    >>> from sklearn_robust.bridge import check_torch_output
+    >>> check_torch_output(KHEncoder(), "hidden")
+    Traceback (most recent call last):
+    ...
+    ValueError: output must be one of ('decision',) for KHEncoder; got 'hidden'.
+    """
+    if not isinstance(output, str) or output not in provider.torch_outputs:
+        raise ValueError(
+            f"output must be one of {tuple(provider.torch_outputs)} for "
+            f"{type(provider).__name__}; got {output!r}."
+        )
+    return output
 
 
 class EstimatorModule(torch.nn.Module):
@@ -86,8 +159,9 @@ def as_torch(estimator, *, output="decision", device=None) -> EstimatorModule:
     Parameters
     ----------
     estimator : fitted estimator or Pipeline
-        Supported steps: this package's estimators (through their
-        ``to_torch_module`` method), StandardScaler, MinMaxScaler, PCA, the
+        Supported steps: this package's estimators and any other
+        :class:`TorchModuleProvider` (through their ``to_torch_module``
+        method), StandardScaler, MinMaxScaler, PCA, the
         linear classifiers of scikit-learn (LogisticRegression, LinearSVC,
         SGDClassifier, RidgeClassifier, ...), MLPClassifier, nested Pipelines
         and ``"passthrough"``.
@@ -96,7 +170,7 @@ def as_torch(estimator, *, output="decision", device=None) -> EstimatorModule:
         transform of a transformer. ``"hidden"``: the representation the final
         classifier reads out: its own hidden layer when it has one
         (this package's networks, MLPClassifier), else the output of the steps
-        before it.
+        before it. The same names as :class:`TorchModuleProvider`'s outputs.
     device : None, str or torch.device, default=None
         None keeps the device of the estimator's own torch module (CPU for
         scikit-learn steps). Another device gets a copy, never moving the
@@ -111,7 +185,10 @@ def as_torch(estimator, *, output="decision", device=None) -> EstimatorModule:
     ------
     TypeError
         If a step cannot be differentiated; the message names it and the
-        black-box evaluations that still work.
+        black-box evaluations that still work. Also if the final classifier
+        has no ``"hidden"`` output, or its ``to_torch_module`` refuses (a
+        StackedLILClassifier fitted on several levels of labels); the message
+        says why.
     sklearn.exceptions.NotFittedError
         If the estimator is not fitted.
 
@@ -129,8 +206,8 @@ def as_torch(estimator, *, output="decision", device=None) -> EstimatorModule:
     >>> bool(np.allclose(logits.detach().numpy(), model.decision_function(X), atol=1e-4))
     True
     """
-    if output not in ("decision", "hidden"):
-        raise ValueError(f"output must be 'decision' or 'hidden'; got {output!r}.")
+    if not isinstance(output, str) or output not in TORCH_OUTPUTS:
+        raise ValueError(f"output must be one of {TORCH_OUTPUTS}; got {output!r}.")
     check_is_fitted(estimator)
     named_steps = _flatten(estimator)
     modules = [_step_module(name, step) for name, step in named_steps[:-1]]
@@ -162,8 +239,8 @@ def _flatten(estimator):
 
 
 def _step_module(name, step) -> torch.nn.Module:
-    if hasattr(step, "to_torch_module"):
-        return step.to_torch_module()
+    if isinstance(step, TorchModuleProvider):
+        return _provided_module(name, step, "decision")
     for kind, adapter in _ADAPTERS:
         if isinstance(step, kind):
             return adapter(step)
@@ -176,19 +253,27 @@ def _step_module(name, step) -> torch.nn.Module:
 
 def _hidden_module(name, step):
     """The classifier's own hidden representation, or None when it reads its input linearly."""
+    if isinstance(step, TorchModuleProvider):  # first: a provider says what it offers
+        return _provided_module(name, step, "hidden")
     if isinstance(step, LinearClassifierMixin):
         return None
     if isinstance(step, MLPClassifier):
         return _MLPLayers(step, hidden_only=True)
-    if hasattr(step, "to_torch_module"):
-        try:
-            return step.to_torch_module(output="hidden")
-        except TypeError as exc:
-            raise TypeError(
-                f"Step {name!r} ({type(step).__name__}) exposes no hidden representation: "
-                "its to_torch_module takes no output='hidden'."
-            ) from exc
     return _step_module(name, step)  # raises the TypeError naming the step
+
+
+def _provided_module(name, step, output):
+    """The step's own module for ``output``, if its ``torch_outputs`` lists it.
+
+    What ``to_torch_module`` itself raises (a fitted state it cannot express as
+    one module) goes to the caller unchanged: its message names the real cause.
+    """
+    if output not in step.torch_outputs:
+        raise TypeError(
+            f"Step {name!r} ({type(step).__name__}) has no {output!r} output: its "
+            f"to_torch_module returns only {tuple(step.torch_outputs)}."
+        )
+    return step.to_torch_module(output=output)
 
 
 def _on_one_device(modules, device):

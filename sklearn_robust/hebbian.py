@@ -26,6 +26,7 @@ from ._torch import (
     torch_generator,
 )
 from ._validation import validate_float_data
+from .bridge import check_torch_output
 
 __all__ = ["KHEncoder", "KHLayer"]
 
@@ -172,6 +173,9 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     >>> encoder.transform(X[:3]).shape
     (3, 50)
     """
+
+    # What to_torch_module returns (the bridge's TorchModuleProvider protocol): the transform.
+    torch_outputs = ("decision",)
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -349,8 +353,14 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                 lambda rows: to_numpy(layer(to_tensor(rows, device))), X, _TRANSFORM_CHUNK
             )
 
-    def to_torch_module(self) -> KHLayer:
+    def to_torch_module(self, output="decision") -> KHLayer:
         """A torch module computing ``transform`` differentiably (weights fixed).
+
+        Parameters
+        ----------
+        output : {"decision"}, default="decision"
+            The transform, the one output of a transformer (see
+            :class:`~sklearn_robust.bridge.TorchModuleProvider`).
 
         Returns
         -------
@@ -358,6 +368,7 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             On the CPU; move it with ``.to(device)``.
         """
         check_is_fitted(self)
+        check_torch_output(self, output)
         weights = synaptic_weights(torch.from_numpy(self.components_.copy()), self.p)
         weights[torch.from_numpy(self.pruned_mask_)] = 0.0
         return KHLayer(weights, power=float(self.power))

@@ -19,6 +19,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._torch import eval_mode, forward_in_chunks, module_device, resolve_device, to_numpy
 from ._validation import validate_float_data
+from .bridge import TorchModuleProvider
 
 __all__ = ["LayerActivations", "VectorCodes", "vector_codes"]
 
@@ -316,11 +317,12 @@ def _module_of(obj) -> torch.nn.Module:
     fitted_module = getattr(obj, "module_", None)
     if isinstance(fitted_module, torch.nn.Module):  # our classifiers, skorch nets
         return fitted_module
-    if hasattr(obj, "to_torch_module"):
-        return obj.to_torch_module()  # raises NotFittedError on an unfitted estimator
+    if isinstance(obj, TorchModuleProvider):
+        return obj.to_torch_module(output="decision")  # NotFittedError when unfitted
     raise TypeError(
-        f"module must be a torch.nn.Module, a fitted estimator with to_torch_module() or a "
-        f"module_ attribute (e.g. an initialised skorch net); got {type(obj).__name__}."
+        f"module must be a torch.nn.Module, a fitted TorchModuleProvider (with "
+        f"to_torch_module) or an estimator with a module_ attribute (e.g. an initialised "
+        f"skorch net); got {type(obj).__name__}."
     )
 
 
@@ -384,7 +386,8 @@ class LayerActivations(TransformerMixin, BaseEstimator):
         :class:`~sklearn_robust.RobustNetClassifier`) or a skorch net stands for
         its ``module_``, so the layer names are those of
         ``est.module_.named_modules()``, the names ``est.transform(X, layer=...)``
-        takes; another object with ``to_torch_module()`` stands for that module.
+        takes; another :class:`~sklearn_robust.bridge.TorchModuleProvider`
+        stands for its ``to_torch_module()``.
         The module is used in place, never copied.
     layers : str or list of str
         Names of submodules, as in ``module.named_modules()`` (e.g. ``"encoder.1"``

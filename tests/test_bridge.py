@@ -1,4 +1,4 @@
-"""Tests for sklearn_robust.bridge (as_torch)."""
+"""Tests for sklearn_robust.bridge (as_torch, the TorchModuleProvider protocol)."""
 
 import numpy as np
 import pytest
@@ -14,7 +14,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
 from sklearn_robust import KHEncoder, RobustNetClassifier, StackedLILClassifier
-from sklearn_robust.bridge import as_torch
+from sklearn_robust.bridge import TORCH_OUTPUTS, TorchModuleProvider, as_torch
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +181,67 @@ def test_errors(iris):
     lil.fit(blobs, np.stack([labels > 0, labels], axis=1))
     with pytest.raises(TypeError, match="1-D labels"):
         as_torch(lil)
+    # The cause is the levels of the labels, not a missing output.
+    with pytest.raises(TypeError, match="1-D labels") as caught:
+        as_torch(lil, output="hidden")
+    assert "no 'hidden' output" not in str(caught.value)
+
+
+def test_package_estimators_follow_the_protocol():
+    for estimator in (KHEncoder(), RobustNetClassifier(), StackedLILClassifier()):
+        assert isinstance(estimator, TorchModuleProvider)
+        assert set(estimator.torch_outputs) <= set(TORCH_OUTPUTS)
+        assert "decision" in estimator.torch_outputs
+    assert KHEncoder.torch_outputs == ("decision",)
+    assert not isinstance(LogisticRegression(), TorchModuleProvider)
+
+
+@pytest.mark.parametrize("output", ["logits", "proba", None])
+def test_providers_refuse_outputs_they_do_not_list(iris, output):
+    X, y = iris
+    net = RobustNetClassifier(max_epochs=1, device="cpu", random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match=r"output must be one of \('decision', 'hidden'\)"):
+        net.to_torch_module(output)
+    encoder = KHEncoder(n_components=5, k=2, n_epochs=1, random_state=0, device="cpu").fit(X)
+    with pytest.raises(ValueError, match="KHEncoder"):
+        encoder.to_torch_module("hidden")
+
+
+class _ScoresOnly(LogisticRegression):
+    """A classifier that offers its decision scores to torch, and no hidden layer."""
+
+    torch_outputs = ("decision",)
+
+    def to_torch_module(self, output="decision"):
+        weight = torch.tensor(self.coef_.T, dtype=torch.float32)
+        bias = torch.tensor(self.intercept_, dtype=torch.float32)
+        return _Linear(weight, bias)
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self, weight, bias):
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.register_buffer("bias", bias)
+
+    def forward(self, x):
+        return x @ self.weight + self.bias
+
+
+class _NoCapability(KNeighborsClassifier):
+    """to_torch_module without torch_outputs: not the protocol."""
+
+    def to_torch_module(self, output="decision"):
+        raise AssertionError("as_torch must not call it")
+
+
+def test_support_is_read_from_torch_outputs(iris):
+    X, y = iris
+    scores_only = _ScoresOnly(max_iter=1000).fit(X, y)
+    assert isinstance(scores_only, TorchModuleProvider)
+    assert_scores_match(make_pipeline(StandardScaler(), scores_only).fit(X, y), X)
+    no_hidden = r"\(_ScoresOnly\) has no 'hidden' output.*\('decision',\)"
+    with pytest.raises(TypeError, match=no_hidden):
+        as_torch(make_pipeline(StandardScaler(), scores_only).fit(X, y), output="hidden")
+    with pytest.raises(TypeError, match="cannot differentiate step"):
+        as_torch(_NoCapability().fit(X, y))

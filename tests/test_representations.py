@@ -161,6 +161,35 @@ def test_batch_size_independence():
     assert_allclose(small["3"], large["3"], rtol=1e-6, atol=1e-6)
 
 
+class _Provider:
+    """A TorchModuleProvider that is no torch module and has no module_."""
+
+    torch_outputs = ("decision",)
+
+    def __init__(self):
+        self.module = _mlp()
+
+    def to_torch_module(self, output="decision"):
+        assert output == "decision"
+        return self.module
+
+
+class _ToTorchModuleOnly:
+    """to_torch_module without the torch_outputs capability: not the protocol."""
+
+    def to_torch_module(self, output="decision"):
+        return _mlp()
+
+
+def test_a_torch_module_provider_stands_for_its_module():
+    X = np.random.default_rng(1).normal(size=(5, 6)).astype(np.float32)
+    provider = _Provider()
+    expected = LayerActivations(provider.module, "1").fit_transform(X)
+    assert_array_equal(LayerActivations(provider, "1").fit_transform(X), expected)
+    with pytest.raises(TypeError, match="TorchModuleProvider"):
+        LayerActivations(_ToTorchModuleOnly(), "1").fit(X)
+
+
 def test_eval_mode_used_and_restored():
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(6, 50), torch.nn.Dropout(0.5), torch.nn.ReLU())

@@ -165,13 +165,14 @@ class PenaltyEpochHook(Callback):
 
 
 @torch.no_grad()
-def forward_batches(module, X, output="logits"):
+def forward_batches(module, X, output="decision"):
     """Run ``module`` on the tensor X in chunks, in eval mode; restore its modes after.
 
-    ``output`` is ``"logits"`` or ``"hidden"`` (the second element of a
-    ``(logits, hidden)`` output, flattened per example).
+    ``output`` is ``"decision"`` (the logits) or ``"hidden"`` (the second
+    element of a ``(logits, hidden)`` output, flattened per example), as in
+    :class:`~sklearn_robust.bridge.TorchModuleProvider`.
     """
-    selected = OutputOf(module, index=0 if output == "logits" else 1)
+    selected = OutputOf(module, index=0 if output == "decision" else 1)
     with eval_mode(module):
         return forward_in_chunks(lambda rows: selected(rows).flatten(1), X, PREDICT_BATCH)
 

@@ -20,6 +20,7 @@ from skorch.dataset import ValidSplit
 from .._atomic_fit import all_or_nothing
 from .._torch import eval_mode, module_device, resolve_device, seed_from, to_numpy, to_tensor
 from .._validation import validate_float_data
+from ..bridge import check_torch_output
 from ._training import PenalizedNet, PenaltyEpochHook, forward_batches, seeded, skorch_device
 from .modules import MLP, OutputOf, split_output
 from .penalties import Penalty
@@ -158,6 +159,9 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
     >>> clf.transform(X[:2]).shape
     (2, 64)
     """
+
+    # What to_torch_module returns (the bridge's TorchModuleProvider protocol).
+    torch_outputs = ("decision", "hidden")
 
     _parameter_constraints: dict = {
         "module": [type, torch.nn.Module],
@@ -358,7 +362,7 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         )
 
     # --------------------------------------------------------------- predicting
-    def _forward(self, X, output="logits"):
+    def _forward(self, X, output="decision"):
         check_is_fitted(self)
         X = validate_float_data(self, X, reset=False)
         return forward_batches(self.module_, to_tensor(X, module_device(self.module_)), output)
@@ -460,22 +464,28 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
             )
         return layer
 
-    def to_torch_module(self, output="logits") -> torch.nn.Module:
+    def to_torch_module(self, output="decision") -> torch.nn.Module:
         """The trained network as a torch module mapping inputs to logits (or the hidden layer).
 
         Gradients flow through it to the input (attacks, Jacobians). It shares
-        its weights with ``module_``.
+        its weights with ``module_``. See
+        :class:`~sklearn_robust.bridge.TorchModuleProvider`.
 
         Parameters
         ----------
-        output : {"logits", "hidden"}, default="logits"
-            What the module returns: the logits, or the hidden representation
-            that ``transform(X)`` returns.
+        output : {"decision", "hidden"}, default="decision"
+            What the module returns: ``"decision"``, the logits, one per class
+            (``decision_function`` is ``logit_1 - logit_0`` for two classes);
+            ``"hidden"``, the hidden representation as the module returns it
+            (``transform(X)`` flattens it per example).
+
+        Returns
+        -------
+        torch.nn.Module
         """
         check_is_fitted(self)
-        if output not in ("logits", "hidden"):
-            raise ValueError(f"output must be 'logits' or 'hidden'; got {output!r}.")
-        return OutputOf(self.module_, index=0 if output == "logits" else 1)
+        check_torch_output(self, output)
+        return OutputOf(self.module_, index=0 if output == "decision" else 1)
 
     def __getstate__(self):
         # module_ is net_.module_: skorch pickles it with a device map, so a model

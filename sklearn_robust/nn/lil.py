@@ -17,6 +17,7 @@ from skorch.utils import to_tensor as skorch_to_tensor
 from .._atomic_fit import all_or_nothing
 from .._torch import module_device, resolve_device, seed_from, to_numpy, to_tensor
 from .._validation import validate_float_data
+from ..bridge import check_torch_output
 from ._training import InterruptibleNet, seeded, skorch_device
 from .modules import ACTIVATIONS
 from .penalties import IsometryPenalty, PenaltyBatch
@@ -156,6 +157,9 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     >>> clf.predict(X[:3]).shape
     (3, 2)
     """
+
+    # What to_torch_module returns (the bridge's TorchModuleProvider protocol), for 1-D labels.
+    torch_outputs = ("decision", "hidden")
 
     _parameter_constraints: dict = {
         "hidden_sizes": [tuple, list],
@@ -305,20 +309,31 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         levels = self._levels(X)
         return to_numpy(levels[level][1])
 
-    def to_torch_module(self, output="logits") -> torch.nn.Module:
+    def to_torch_module(self, output="decision") -> torch.nn.Module:
         """The network as a torch module on the input, for 1-D labels.
 
         Unlike training, the blocks are chained without ``detach``, so gradients
         reach the input (attacks, Jacobians). Shares its weights with ``module_``.
+        See :class:`~sklearn_robust.bridge.TorchModuleProvider`.
 
         Parameters
         ----------
-        output : {"logits", "hidden"}, default="logits"
-            The level's logits, or the hidden representation ``transform`` returns.
+        output : {"decision", "hidden"}, default="decision"
+            ``"decision"``: the level's logits, one per class; ``"hidden"``: the
+            hidden representation ``transform`` returns.
+
+        Returns
+        -------
+        torch.nn.Module
+
+        Raises
+        ------
+        TypeError
+            If the classifier was fitted on several levels of labels: it then
+            has one output per level, not one module.
         """
         check_is_fitted(self)
-        if output not in ("logits", "hidden"):
-            raise ValueError(f"output must be 'logits' or 'hidden'; got {output!r}.")
+        check_torch_output(self, output)
         if not self._one_dimensional:
             raise TypeError(
                 "to_torch_module needs 1-D labels: with several levels the classifier has "

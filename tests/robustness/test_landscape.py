@@ -206,15 +206,13 @@ def robust_net(data):
     return clf.fit(X.astype(np.float32), y)
 
 
-@pytest.mark.parametrize(("output", "torch_output"), [("hidden", "hidden"), ("decision", "logits")])
-def test_robust_net_jacobian_matches_a_per_point_autograd_loop(
-    data, robust_net, output, torch_output
-):
+@pytest.mark.parametrize("output", ["hidden", "decision"])
+def test_robust_net_jacobian_matches_a_per_point_autograd_loop(data, robust_net, output):
     X, _ = data
     jmap = jacobian_norm_map(
         robust_net, X[0], resolution=4, output=output, random_state=0, chunk_size=5
     )
-    module = robust_net.to_torch_module(torch_output)
+    module = robust_net.to_torch_module(output)
     expected = []
     for point in torch.from_numpy(jmap.points):
         jacobian = torch.autograd.functional.jacobian(lambda p: module(p[None])[0], point)
