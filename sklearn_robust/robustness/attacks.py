@@ -122,8 +122,14 @@ class NoiseAttack(PreparedAttack):
         return self._clip(self.X[rows] + eps[:, None] * self.directions[rows])
 
 
-class GradientAttack(PreparedAttack):
-    """Projected gradient ascent on the loss, in an L-inf or L2 ball (FGSM: one full step)."""
+class ProjectedGradientAttack(PreparedAttack):
+    """PGD: ``n_iter`` steps up the loss, each projected back onto the L-inf or L2 eps-ball.
+
+    Madry et al.'s projected gradient descent (on the negated loss), with an
+    optional random start in the ball. :class:`FGSMAttack` is its one-step case
+    and shares its gradient (``_ascent``): one full step of size eps from the
+    clean input, which the ball already holds, so nothing is projected.
+    """
 
     name = "pgd"
 
@@ -190,7 +196,7 @@ class GradientAttack(PreparedAttack):
         return self._clip(x0 + delta)
 
 
-class FGSMAttack(GradientAttack):
+class FGSMAttack(ProjectedGradientAttack):
     """The fast gradient (sign) method: one step of size eps from the clean input."""
 
     name = "fgsm"
@@ -275,7 +281,7 @@ ATTACKS = {
     "noise": NoiseAttack,
     "random_noise": NoiseAttack,
     "fgsm": FGSMAttack,
-    "pgd": GradientAttack,
+    "pgd": ProjectedGradientAttack,
 }
 
 
