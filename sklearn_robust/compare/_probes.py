@@ -11,6 +11,8 @@ returns its tables and ``(model, measure, value)`` rows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -19,13 +21,31 @@ from ..robustness import pgd, random_noise
 from ..som import SOMProbe
 from . import _measures as measures
 
-__all__ = ["SOM_SIZE", "measure_densities", "measure_som", "som_probe"]
+__all__ = ["SOM_SIZE", "SOMMeasures", "measure_densities", "measure_som", "som_probe"]
 
 # ---------------------------------------------------------------- SOM probes
 SOM_SIZE = 10  # a 10 x 10 toroidal map, as examples/som_digits.py
 _SOM_SIGMA = 3.0
 _SOM_K = 10  # best matching units compared per example (the paper's figure 11)
 _SOM_EPS = 1.0  # L2 radius of PGD for the BMU shift, in pixels of [0, 1]
+
+
+@dataclass
+class SOMMeasures:
+    """One model's SOM probe, behind the report's figure (its means are rows).
+
+    Attributes
+    ----------
+    spread : dict
+        Class -> ``D_class`` on the map of the model's hidden layer (training data).
+    shifts : dict
+        ``(perturbation, layer)`` -> ``(n_eval, k)`` grid distances between the
+        clean and the perturbed examples' ranked BMUs; ``perturbation`` in
+        :data:`~._measures.PERTURBATIONS`, ``layer`` in :data:`~._measures.LAYERS`.
+    """
+
+    spread: dict
+    shifts: dict
 
 
 def som_probe(config):
@@ -89,7 +109,7 @@ def measure_som(name, model, through_hidden, split, config):
     ]
     for (perturbation, layer), shift in shifts.items():
         rows.append((name, measures.som_bmu_shift(perturbation, layer), float(shift.mean())))
-    return {"spread": spread, "shifts": shifts}, rows
+    return SOMMeasures(spread, shifts), rows
 
 
 def _unchanged(X):

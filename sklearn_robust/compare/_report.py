@@ -299,16 +299,15 @@ def _som_figure(comparison, plt):
     n_cols = -(-n_panels // n_rows)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.6 * n_cols, 4 * n_rows), squeeze=False)
     flat = axes.ravel()
-    spreads = {"input": comparison.som["input"]}
-    spreads.update({m: comparison.som[m]["spread"] for m in models})
+    spreads = {"input": comparison.input_spread}
+    spreads.update({m: comparison.som[m].spread for m in models})
     plot_class_spread(spreads, ax=flat[0]).set_title(
         "D_class on the training data\n(input map, then each hidden layer's)"
     )
     flat[0].tick_params(axis="x", labelrotation=40)
     highest = 0.0
     for ax, model in zip(flat[1:], models, strict=False):
-        shifts = comparison.som[model]["shifts"]
-        shifts = {_shift_label(*key): shift for key, shift in shifts.items()}
+        shifts = {_shift_label(*key): s for key, s in comparison.som[model].shifts.items()}
         plot_bmu_shift(shifts, ax=ax).set_title(f"{model}: BMU shift, PGD vs noise")
         ax.legend(fontsize=7)
         highest = max(highest, *(np.mean(s, axis=0).max() for s in shifts.values()))
@@ -587,12 +586,17 @@ def _json(comparison, files):
         "class_densities": (
             [] if comparison.densities is None else comparison.densities.to_dict(orient="records")
         ),
-        "som_class_spread": {
-            m: (v if m == "input" else v["spread"]) for m, v in comparison.som.items()
-        },
+        "som_class_spread": _class_spreads(comparison),
         "seconds_per_model": comparison.timings,
         "n_evaluated": comparison.n_evaluated,
     }
+
+
+def _class_spreads(comparison):
+    """``{"input": {class: D_class}, model: {class: D_class}, ...}``; empty without the probes."""
+    if not comparison.som:
+        return {}
+    return {"input": comparison.input_spread} | {m: v.spread for m, v in comparison.som.items()}
 
 
 def _plain(value):

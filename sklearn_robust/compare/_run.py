@@ -29,6 +29,8 @@ from ..nn import (
     SpectralPenalty,
 )
 from ..robustness import (
+    DecisionLandscape,
+    JacobianNormMap,
     accuracy_curve,
     certify,
     critical_distance,
@@ -39,9 +41,16 @@ from ..som import SOMProbe
 from ..spectrum import PowerLawSpectrum
 from . import _measures as measures
 from ._measures import ATTACKS
-from ._probes import SOM_SIZE, measure_densities, measure_som, som_probe
+from ._probes import SOM_SIZE, SOMMeasures, measure_densities, measure_som, som_probe
 
-__all__ = ["ATTACKS", "ComparisonConfig", "ComparisonResults", "model_family", "run_comparison"]
+__all__ = [
+    "ATTACKS",
+    "ComparisonConfig",
+    "ComparisonResults",
+    "ModelResult",
+    "model_family",
+    "run_comparison",
+]
 
 DATASETS = ("digits", "mnist", "csv")
 
@@ -108,6 +117,49 @@ class ComparisonConfig:
 
 
 @dataclass
+class ModelResult:
+    """One model's measurements: what a worker sends back (pickled by joblib or dask).
+
+    Attributes
+    ----------
+    name : str
+        The model's name in :func:`model_family`.
+    rows : list of (str, str, float)
+        ``(model, measure, value)``: the model's rows of ``results.csv``.
+    curves : pandas.DataFrame
+        model, attack, eps, accuracy, n: one accuracy curve per attack.
+    distances : dict of str to ndarray
+        Attack -> critical distance of each evaluated example.
+    eigenvalues : ndarray
+        The hidden layer's covariance spectrum on the test data, over its first.
+    landscape : DecisionLandscape
+        The decisions on the random plane.
+    jacobian_map : JacobianNormMap
+        The hidden-Jacobian norm on the same plane.
+    certified : pandas.DataFrame
+        model, class, radius, certified: one row per evaluated example.
+    som : SOMMeasures
+        The hidden layer's SOM probe.
+    densities : pandas.DataFrame
+        model, class, log_density, kl, n_clusters, radius: one row per class.
+    seconds : float
+        Wall time of the training and the measurements.
+    """
+
+    name: str
+    rows: list
+    curves: pd.DataFrame
+    distances: dict
+    eigenvalues: np.ndarray
+    landscape: DecisionLandscape
+    jacobian_map: JacobianNormMap
+    certified: pd.DataFrame
+    som: SOMMeasures
+    densities: pd.DataFrame
+    seconds: float
+
+
+@dataclass
 class ComparisonResults:
     """Everything measured: a tidy table plus the curves and maps behind the figures."""
 
@@ -119,15 +171,46 @@ class ComparisonResults:
     spectra: dict  # model -> eigenvalues of the hidden layer on the test data
     landscapes: dict  # model -> (DecisionLandscape, JacobianNormMap)
     certified: pd.DataFrame  # model, class, radius, certified: one row per evaluated example
-    # "input" -> {class: D_class} of the pixel map; model -> {"spread": {class: D_class} of its
-    # hidden layer's map, "shifts": {"PGD, hidden": (n_eval, k) grid distances, ...}}
-    som: dict = field(default_factory=dict)
+    som: dict = field(default_factory=dict)  # model -> SOMMeasures of its hidden layer
+    input_spread: dict = field(default_factory=dict)  # class -> D_class on the input map
     # model, class, log_density (mean over the class's test rows), kl, n_clusters, radius
     # (the class's mean certified radius)
     densities: pd.DataFrame | None = None
     timings: dict = field(default_factory=dict)
     # Test examples attacked and certified: config.eval_size, or the whole test set if smaller.
     n_evaluated: int | None = None
+
+    @classmethod
+    def from_models(cls, config, data_description, measured, **fields):
+        """The results of ``measured`` (ModelResult, in the report's order) in one place.
+
+        Parameters
+        ----------
+        config : ComparisonConfig
+        data_description : str
+        measured : list of ModelResult
+        **fields
+            The other fields (``input_spread``, ``n_evaluated``).
+
+        Returns
+        -------
+        ComparisonResults
+        """
+        rows = [row for m in measured for row in m.rows]
+        return cls(
+            config=config,
+            data_description=data_description,
+            results=pd.DataFrame(rows, columns=["model", "measure", "value"]),
+            curves=pd.concat([m.curves for m in measured], ignore_index=True),
+            distances={(m.name, a): d for m in measured for a, d in m.distances.items()},
+            spectra={m.name: m.eigenvalues for m in measured},
+            landscapes={m.name: (m.landscape, m.jacobian_map) for m in measured},
+            certified=pd.concat([m.certified for m in measured], ignore_index=True),
+            som={m.name: m.som for m in measured},
+            densities=pd.concat([m.densities for m in measured], ignore_index=True),
+            timings={m.name: m.seconds for m in measured},
+            **fields,
+        )
 
 
 QUICK_MODELS = ("backprop", "l2", "isometry-1", "kh-hybrid")
@@ -235,22 +318,8 @@ def run_comparison(config, progress=print, *, n_jobs=1, client=None) -> Comparis
         input_spread = split.input_probe.class_spread(X_train, y_train)
     split.input_spread = float(np.mean(list(input_spread.values())))
     measured = _measure_all(config, split, progress, n_jobs, client)
-    results = pd.DataFrame(
-        [row for m in measured for row in m["rows"]], columns=["model", "measure", "value"]
-    )
-    return ComparisonResults(
-        config=config,
-        data_description=description,
-        results=results,
-        curves=pd.concat([c for m in measured for c in m["curves"]], ignore_index=True),
-        distances={key: d for m in measured for key, d in m["distances"].items()},
-        spectra={m["name"]: m["eigenvalues"] for m in measured},
-        landscapes={m["name"]: m["landscape"] for m in measured},
-        certified=pd.concat([m["certified"] for m in measured], ignore_index=True),
-        som={"input": input_spread, **{m["name"]: m["som"] for m in measured}},
-        densities=pd.concat([m["densities"] for m in measured], ignore_index=True),
-        timings={m["name"]: m["seconds"] for m in measured},
-        n_evaluated=len(picked),
+    return ComparisonResults.from_models(
+        config, description, measured, input_spread=input_spread, n_evaluated=len(picked)
     )
 
 
@@ -277,7 +346,7 @@ def _measure_all(config, split, progress, n_jobs, client):
         measured = []
         for index, name in enumerate(names, start=1):
             measured.append(_measure_model(name, index, n_models, split, config, progress))
-            progress(f"[{index}/{n_models}] {name}: done in {measured[-1]['seconds']:.0f} s")
+            progress(f"[{index}/{n_models}] {name}: done in {measured[-1].seconds:.0f} s")
         return measured
 
     from joblib import Parallel, delayed, parallel_backend
@@ -301,9 +370,9 @@ def _measure_all(config, split, progress, n_jobs, client):
     measured = {}
     with backend:
         for result in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
-            measured[result["name"]] = result
-            index = names.index(result["name"]) + 1
-            progress(f"[{index}/{n_models}] {result['name']}: done in {result['seconds']:.0f} s")
+            measured[result.name] = result
+            index = names.index(result.name) + 1
+            progress(f"[{index}/{n_models}] {result.name}: done in {result.seconds:.0f} s")
     return [measured[name] for name in names]
 
 
@@ -338,7 +407,7 @@ def _one_thread():
 
 
 def _measure_model(name, index, n_models, split, config, progress):
-    """Train one model of the family and measure everything (on one thread); a dict."""
+    """Train one model of the family and measure everything (on one thread): a ModelResult."""
     with _one_thread():
         return _measure(name, index, n_models, split, config, progress)
 
@@ -359,7 +428,7 @@ def _measure(name, index, n_models, split, config, progress):
             model, X_eval, y_eval, attack, random_state=config.random_state, **kw
         )
         curves.append(curve.assign(model=name))
-        distances[name, attack] = critical_distance(
+        distances[attack] = critical_distance(
             model,
             X_eval,
             y_eval,
@@ -368,7 +437,7 @@ def _measure(name, index, n_models, split, config, progress):
             **_bisection(attack, X_eval, clip),
             **kw,
         )
-        rows += _distance_rows(name, attack, distances[name, attack])
+        rows += _distance_rows(name, attack, distances[attack])
     progress(f"{tag}: spectrum, landscape, certification")
     hidden = _hidden_transform(model)
     eigenvalues, spectrum_rows = _spectrum(name, hidden, X_test, config.random_state)
@@ -385,18 +454,19 @@ def _measure(name, index, n_models, split, config, progress):
     progress(f"{tag}: DP-GMM densities of the hidden layer's classes")
     densities, density_rows = measure_densities(name, hidden, split, certified, config)
     rows += density_rows
-    return {
-        "name": name,
-        "rows": rows,
-        "curves": curves,
-        "distances": distances,
-        "eigenvalues": eigenvalues,
-        "landscape": (landscape, jmap),
-        "certified": certified,
-        "som": som,
-        "densities": densities,
-        "seconds": time.perf_counter() - started,
-    }
+    return ModelResult(
+        name=name,
+        rows=rows,
+        curves=pd.concat(curves, ignore_index=True),
+        distances=distances,
+        eigenvalues=eigenvalues,
+        landscape=landscape,
+        jacobian_map=jmap,
+        certified=certified,
+        som=som,
+        densities=densities,
+        seconds=time.perf_counter() - started,
+    )
 
 
 _PLANE_RESOLUTION = 31

@@ -1,5 +1,7 @@
 """Unit tests of the comparison's new sections: DP-GMM rows and the generated readings."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from sklearn_robust.compare import _measures as measures
 from sklearn_robust.compare import _probes as compare_probes
 from sklearn_robust.compare import _report as report
 from sklearn_robust.compare import _run as compare
+from sklearn_robust.compare._probes import SOMMeasures
 
 
 def _blobs(n_per_class=40, n_features=6, seed=0):
@@ -72,9 +75,7 @@ def test_one_thread_restores_the_thread_count():
 def _comparison(values, som_shifts=None, densities=None):
     """A ComparisonResults holding only what the readings read."""
     rows = [(m, measure, v) for m, measures in values.items() for measure, v in measures.items()]
-    som = {"input": {0: 1.0, 1: 2.0}}
-    for model in values:
-        som[model] = {"spread": {0: 0.5, 1: 1.0}, "shifts": som_shifts or {}}
+    som = {model: SOMMeasures({0: 0.5, 1: 1.0}, som_shifts or {}) for model in values}
     return ComparisonResults(
         config=ComparisonConfig(),
         data_description="test",
@@ -85,6 +86,7 @@ def _comparison(values, som_shifts=None, densities=None):
         landscapes={},
         certified=pd.DataFrame(),
         som=som,
+        input_spread={0: 1.0, 1: 2.0},
         densities=densities,
     )
 
@@ -141,3 +143,35 @@ def test_dpgmm_reading_says_whether_the_paper_holds(rhos, expected):
     reading = report._read_densities(comparison)
     assert expected in reading
     assert "|rho| > 0.63" in reading  # the 5% level for 10 classes
+
+
+@pytest.fixture(scope="module")
+def measured():
+    """One model measured on the blobs, as a worker would measure it."""
+    config = ComparisonConfig(quick=True, models=("l2",))
+    split = _split()
+    split.input_probe = compare_probes.som_probe(config).fit(split.X_train)
+    split.input_spread = 1.0
+    return compare._measure_model("l2", 1, 1, split, config, progress=lambda line: None)
+
+
+def test_a_model_result_pickles_whole(measured):
+    import pickle
+
+    assert isinstance(measured, compare.ModelResult)
+    copy = pickle.loads(pickle.dumps(measured))
+    assert copy.name == "l2" and copy.rows == measured.rows
+    assert copy.som.shifts.keys() == measured.som.shifts.keys()
+    np.testing.assert_array_equal(copy.eigenvalues, measured.eigenvalues)
+    np.testing.assert_array_equal(copy.jacobian_map.norms, measured.jacobian_map.norms)
+    pd.testing.assert_frame_equal(copy.densities, measured.densities)
+
+
+def test_results_gather_the_models_in_their_order(measured):
+    other = dataclasses.replace(measured, name="other", rows=[("other", "accuracy", 0.5)])
+    config = ComparisonConfig(quick=True, attacks=("noise", "fgsm", "pgd"))
+    results = ComparisonResults.from_models(config, "blobs", [other, measured])
+    assert list(dict.fromkeys(results.results.model)) == ["other", "l2"]
+    assert set(results.distances) == {(m, a) for m in ("other", "l2") for a in config.attacks}
+    assert results.som["l2"] is measured.som
+    assert results.landscapes["l2"] == (measured.landscape, measured.jacobian_map)
