@@ -172,7 +172,6 @@ def main(argv=None) -> int:
     finally:
         if client is not None:
             client.close()
-    table = comparison.results.pivot(index="measure", columns="model", values="value")
-    print(table[list(dict.fromkeys(comparison.results.model))].to_string(float_format="%.4g"))
+    print(comparison.summary().to_string(float_format="%.4g"))
     print(f"\nReport: {folder / 'index.html'}  ({time.perf_counter() - started:.0f} s)")
     return 0

@@ -72,6 +72,7 @@ def test_quick_run_writes_a_complete_report(quick_report):
         } <= names
     assert json.loads((report / "results.json").read_text())["results"]
     assert "Report:" in stdout and "accuracy" in stdout
+    assert re.search(r"model\s+backprop\s+l2\s+isometry-1\s+kh-hybrid\n", stdout)  # summary()
     assert "[1/4] backprop: training" in stdout and "[4/4] kh-hybrid: done in" in stdout
     assert not [p for p in report.parent.iterdir() if p.name.startswith(".report")]
 

@@ -25,6 +25,7 @@ from ._run import (
     ATTACKS,
     ComparisonConfig,
     ComparisonResults,
+    ModelResult,
     model_family,
     run_comparison,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "ATTACKS",
     "ComparisonConfig",
     "ComparisonResults",
+    "ModelResult",
     "check_report_folder",
     "model_family",
     "run_comparison",

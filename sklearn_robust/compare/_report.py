@@ -353,7 +353,7 @@ def _densities_figure(comparison, plt):
 
 # -------------------------------------------------------------------------- readings
 def _models(comparison):
-    return list(dict.fromkeys(comparison.results.model))
+    return comparison.model_names
 
 
 def _value(comparison, model, measure):
@@ -607,8 +607,7 @@ def _plain(value):
 
 
 def _html(comparison, sections):
-    table = comparison.results.pivot(index="measure", columns="model", values="value")
-    table = table[_models(comparison)]
+    table = comparison.summary()
     body = [
         "<h1>sklearn_robust: robustness comparison</h1>",
         f"<p>Data: {html.escape(comparison.data_description)}. Models: "

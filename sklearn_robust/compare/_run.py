@@ -212,6 +212,24 @@ class ComparisonResults:
             **fields,
         )
 
+    @property
+    def model_names(self):
+        """The models, in the order they were measured (the config's)."""
+        return list(dict.fromkeys(self.results.model))
+
+    def summary(self):
+        """Every value as a measure x model table, the models in their order.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per measure (alphabetical), one column per model; NaN where
+            a model has no value (an infinite median critical distance, an
+            undefined correlation).
+        """
+        table = self.results.pivot(index="measure", columns="model", values="value")
+        return table[self.model_names]
+
 
 QUICK_MODELS = ("backprop", "l2", "isometry-1", "kh-hybrid")
 

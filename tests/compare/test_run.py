@@ -175,3 +175,10 @@ def test_results_gather_the_models_in_their_order(measured):
     assert set(results.distances) == {(m, a) for m in ("other", "l2") for a in config.attacks}
     assert results.som["l2"] is measured.som
     assert results.landscapes["l2"] == (measured.landscape, measured.jacobian_map)
+
+
+def test_summary_is_measure_by_model_in_model_order():
+    comparison = _comparison({"b": {"accuracy": 0.9, "hidden_alpha": 2.0}, "a": {"accuracy": 0.8}})
+    table = comparison.summary()
+    assert list(table.columns) == ["b", "a"] and list(table.index) == ["accuracy", "hidden_alpha"]
+    assert table.loc["accuracy", "a"] == 0.8 and np.isnan(table.loc["hidden_alpha", "a"])
