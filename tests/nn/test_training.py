@@ -59,7 +59,16 @@ def data():
     return X, (X[:, 0] > 0.5).astype(int)
 
 
-def test_robust_net_classifier_fit_raises_the_interrupt(data):
+@pytest.fixture
+def sigint_raises():
+    """SIGINT handled as in an interactive Python, even where it was inherited as ignored
+    (a background job of a non-interactive shell ignores it)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_robust_net_classifier_fit_raises_the_interrupt(data, sigint_raises):
     X, y = data
     clf = RobustNetClassifier(
         max_epochs=5, callbacks=[CtrlCAtEpoch(2)], device="cpu", random_state=0
