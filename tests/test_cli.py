@@ -276,6 +276,9 @@ def test_ctrl_c_during_training_exits_130_and_keeps_the_previous_report(quick_re
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a background job of a non-interactive shell (some CI
+        # runners) would pass SIGINT on as ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         for line in process.stdout:  # the first model has started to train
