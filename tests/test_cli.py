@@ -15,6 +15,7 @@ import pytest
 
 from sklearn_robust.cli import main
 from sklearn_robust.compare import _measures as measures
+from sklearn_robust.compare._settings import SETTINGS
 
 
 def run_compare(*args, cwd):
@@ -59,7 +60,9 @@ def test_quick_run_writes_a_complete_report(quick_report):
     assert list(results.columns) == ["model", "measure", "value"]
     assert np.all(np.isfinite(results.value))
     assert not results.duplicated(["model", "measure"]).any()
-    assert set(results.measure) <= set(measures.all_measures(measures.ATTACKS, 0.25))
+    assert set(results.measure) <= set(
+        measures.all_measures(measures.ATTACKS, SETTINGS.certified_radius)
+    )
     models = set(results.model)
     assert {"backprop", "kh-hybrid"} <= models
     for model in models:  # every model has the core measures
@@ -68,7 +71,7 @@ def test_quick_run_writes_a_complete_report(quick_report):
             measures.ACCURACY,
             measures.never_fooled("pgd"),
             measures.HIDDEN_ALPHA,
-            measures.certified_accuracy(0.25),
+            measures.certified_accuracy(SETTINGS.certified_radius),
         } <= names
     assert json.loads((report / "results.json").read_text())["results"]
     assert "Report:" in stdout and "accuracy" in stdout
@@ -121,7 +124,8 @@ def test_quick_run_has_the_som_and_dpgmm_sections(quick_report):
     som_reading = _section(text, "SOM probes")
     assert "figure 11" in som_reading and "D_class" in som_reading
     closest = table[measures.som_bmu_shift("pgd", "hidden")].idxmin()
-    assert f"the hidden layer of {closest} keeps its top-10 BMUs closest" in som_reading
+    top_k = SETTINGS.som_top_k
+    assert f"the hidden layer of {closest} keeps its top-{top_k} BMUs closest" in som_reading
     dpgmm_reading = _section(text, "DP-GMM class densities")
     assert "certified" in dpgmm_reading and "rho" in dpgmm_reading
 

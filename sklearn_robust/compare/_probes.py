@@ -20,14 +20,11 @@ from .. import DPGMMClassDensity
 from ..robustness import pgd, random_noise
 from ..som import SOMProbe
 from . import _measures as measures
+from ._settings import SETTINGS
 
-__all__ = ["SOM_SIZE", "SOMMeasures", "measure_densities", "measure_som", "som_probe"]
+__all__ = ["SOMMeasures", "measure_densities", "measure_som", "som_probe"]
 
 # ---------------------------------------------------------------- SOM probes
-SOM_SIZE = 10  # a 10 x 10 toroidal map, as examples/som_digits.py
-_SOM_SIGMA = 3.0
-_SOM_K = 10  # best matching units compared per example (the paper's figure 11)
-_SOM_EPS = 1.0  # L2 radius of PGD for the BMU shift, in pixels of [0, 1]
 
 
 @dataclass
@@ -50,11 +47,11 @@ class SOMMeasures:
 
 def som_probe(config):
     return SOMProbe(
-        SOM_SIZE,
-        SOM_SIZE,
+        SETTINGS.som_size,
+        SETTINGS.som_size,
         metric="cosine",
         topology="toroidal",
-        sigma=_SOM_SIGMA,
+        sigma=SETTINGS.som_sigma,
         n_epochs=4 if config.quick else 10,
         device=config.device,
         random_state=config.random_state,
@@ -64,21 +61,21 @@ def som_probe(config):
 def _som_eps(X, clip):
     """PGD's L2 radius: 1 for pixels in [0, 1], else a fifth of the median example norm."""
     if clip is not None:
-        return _SOM_EPS
+        return SETTINGS.som_pgd_eps
     return 0.2 * float(np.median(np.linalg.norm(X, axis=1)))
 
 
-def measure_som(name, model, through_hidden, split, config):
+def measure_som(name, model, through_hidden, hidden_train, split, config):
     """SOM probes of the input (shared) and of the hidden layer (Lee and Vijayan).
 
-    The hidden layer's map is fitted on the training examples' codes; ``D_class``
-    is measured on the training data. The evaluated examples are perturbed by
-    L2 PGD against this model and by random noise of each example's PGD
-    perturbation norm (not clipped, so the norms match exactly), and the shift
-    of the top-``_SOM_K`` BMUs is measured on both maps.
+    The hidden layer's map is fitted on the training examples' codes
+    ``hidden_train``; ``D_class`` is measured on the training data. The
+    evaluated examples are perturbed by L2 PGD against this model and by random
+    noise of each example's PGD perturbation norm (not clipped, so the norms
+    match exactly), and the shift of the top ``SETTINGS.som_top_k`` BMUs is
+    measured on both maps.
     """
     X_eval, y_eval = split.X_eval, split.y_eval
-    hidden_train = through_hidden(split.X_train)
     probe = som_probe(config).fit(hidden_train)
     spread = probe.class_spread(hidden_train, split.y_train)
     X_pgd = pgd(
@@ -100,10 +97,13 @@ def measure_som(name, model, through_hidden, split, config):
         clean = codes(X_eval)
         for perturbation in measures.PERTURBATIONS:
             shifted = codes(perturbed[perturbation])
-            shifts[perturbation, layer] = som.bmu_shift(clean, shifted, k=_SOM_K)
+            shifts[perturbation, layer] = som.bmu_shift(clean, shifted, k=SETTINGS.som_top_k)
+    spreads = {"input": split.input_spread, "hidden": spread}
     rows = [
-        (name, measures.som_class_spread("input"), split.input_spread),
-        (name, measures.som_class_spread("hidden"), float(np.mean(list(spread.values())))),
+        *(
+            (name, measures.som_class_spread(layer), _mean(spreads[layer]))
+            for layer in measures.LAYERS
+        ),
         (name, measures.SOM_PGD_L2_NORM, float(norms.mean())),
         (name, measures.SOM_PGD_ACCURACY, float(model.score(X_pgd, y_eval))),
     ]
@@ -116,16 +116,19 @@ def _unchanged(X):
     return X
 
 
+def _mean(spread):
+    """The mean ``D_class`` over the classes."""
+    return float(np.mean(list(spread.values())))
+
+
 # ------------------------------------------------------------ DP-GMM densities
-_DPGMM_COMPONENTS = 16  # PCA dimensions (the authors used 16-64)
-
-
-def measure_densities(name, through_hidden, split, certified, config):
+def measure_densities(name, through_hidden, hidden_train, split, certified, config):
     """Per class: held-out DP-GMM log density, KL complexity and mean certified radius.
 
-    One DP-GMM per class on the hidden layer of the training data (Jamroz and
-    Kurdziel); the log density is the mean over the class's test rows, the KL
-    is to the class's max-entropy (diagonal) Gaussian. The rows: the means over
+    One DP-GMM per class on the hidden layer of the training data,
+    ``hidden_train`` (Jamroz and Kurdziel); the log density is the mean over
+    the class's test rows, the KL is to the class's max-entropy (diagonal)
+    Gaussian. The rows: the means over
     classes, and the Spearman correlations across classes of the log density
     and of the KL with the mean certified radius (left out where undefined,
     e.g. when every radius is 0).
@@ -133,9 +136,8 @@ def measure_densities(name, through_hidden, split, certified, config):
     from scipy.stats import spearmanr
 
     n_iter, burn_in = (40, 30) if config.quick else (100, 80)
-    hidden_train = through_hidden(split.X_train)
     density = DPGMMClassDensity(
-        n_components=min(_DPGMM_COMPONENTS, hidden_train.shape[1]),
+        n_components=min(SETTINGS.dpgmm_dimensions, hidden_train.shape[1]),
         n_iter=n_iter,
         burn_in=burn_in,
         device=config.device,

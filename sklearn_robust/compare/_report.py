@@ -7,6 +7,7 @@ leaves a half-written report that looks finished.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import os
@@ -432,10 +433,12 @@ def _read_landscapes(comparison):
 
 
 def _read_certification(comparison):
-    order, certified = _ranking(comparison, measures.certified_accuracy(0.25))
+    settings = comparison.settings
+    order, certified = _ranking(comparison, measures.certified_accuracy(settings.certified_radius))
     radius = comparison.certified.groupby("class").radius.mean()
     return (
-        f"Certified accuracy at radius 0.25 (sigma 0.25): best {order[0]} "
+        f"Certified accuracy at radius {settings.certified_radius:g} (sigma "
+        f"{settings.smoothing_sigma:g}): best {order[0]} "
         f"({certified[order[0]]:.2f}), worst {order[-1]} ({certified[order[-1]]:.2f}). Over all "
         f"models, class {radius.idxmax()} is certified furthest and class {radius.idxmin()} "
         "least far."
@@ -452,10 +455,12 @@ def _read_som(comparison):
     noise = per_model(measures.som_bmu_shift("noise", "hidden"))
     closest, furthest = min(models, key=pgd.get), max(models, key=pgd.get)
     norm = np.mean(list(per_model(measures.SOM_PGD_L2_NORM).values()))
+    settings = comparison.settings
     text = [
         f"Under L2 PGD (mean perturbation norm {norm:.2f}), the hidden layer of {closest} keeps "
-        f"its top-10 BMUs closest (mean shift {pgd[closest]:.2f} grid units on the 10 x 10 "
-        f"torus) and that of {furthest} moves them furthest ({pgd[furthest]:.2f})."
+        f"its top-{settings.som_top_k} BMUs closest (mean shift {pgd[closest]:.2f} grid units "
+        f"on the {settings.som_size} x {settings.som_size} torus) and that of {furthest} moves "
+        f"them furthest ({pgd[furthest]:.2f})."
     ]
     ratios = {m: pgd[m] / noise[m] if noise[m] > 0 else np.inf for m in models}
     larger = [m for m in models if pgd[m] > noise[m]]
@@ -554,8 +559,9 @@ def _read_densities(comparison):
             f"Undefined for {', '.join(undefined)} (too few classes with a certified radius)."
         )
     text.append(
-        "Log densities are nats in each model's own 16-dimensional PCA space of its hidden "
-        "layer: they compare classes within a model, not models."
+        f"Log densities are nats in each model's own {comparison.settings.dpgmm_dimensions}-"
+        "dimensional PCA space of its hidden layer: they compare classes within a model, not "
+        "models."
     )
     return " ".join(text)
 
@@ -589,6 +595,7 @@ def _json(comparison, files):
         "som_class_spread": _class_spreads(comparison),
         "seconds_per_model": comparison.timings,
         "n_evaluated": comparison.n_evaluated,
+        "settings": dataclasses.asdict(comparison.settings),
     }
 
 

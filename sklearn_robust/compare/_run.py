@@ -41,7 +41,8 @@ from ..som import SOMProbe
 from ..spectrum import PowerLawSpectrum
 from . import _measures as measures
 from ._measures import ATTACKS
-from ._probes import SOM_SIZE, SOMMeasures, measure_densities, measure_som, som_probe
+from ._probes import SOMMeasures, measure_densities, measure_som, som_probe
+from ._settings import SETTINGS, Settings
 
 __all__ = [
     "ATTACKS",
@@ -173,12 +174,14 @@ class ComparisonResults:
     certified: pd.DataFrame  # model, class, radius, certified: one row per evaluated example
     som: dict = field(default_factory=dict)  # model -> SOMMeasures of its hidden layer
     input_spread: dict = field(default_factory=dict)  # class -> D_class on the input map
+    input_som: SOMProbe | None = None  # the map of the input, fitted once for every model
     # model, class, log_density (mean over the class's test rows), kl, n_clusters, radius
     # (the class's mean certified radius)
     densities: pd.DataFrame | None = None
     timings: dict = field(default_factory=dict)
     # Test examples attacked and certified: config.eval_size, or the whole test set if smaller.
     n_evaluated: int | None = None
+    settings: Settings = SETTINGS  # what the run measured with
 
     @classmethod
     def from_models(cls, config, data_description, measured, **fields):
@@ -190,7 +193,7 @@ class ComparisonResults:
         data_description : str
         measured : list of ModelResult
         **fields
-            The other fields (``input_spread``, ``n_evaluated``).
+            The other fields (``input_spread``, ``input_som``, ``n_evaluated``, ...).
 
         Returns
         -------
@@ -328,16 +331,16 @@ def run_comparison(config, progress=print, *, n_jobs=1, client=None) -> Comparis
     rng = np.random.default_rng(config.random_state)
     picked = rng.choice(len(X_test), size=min(config.eval_size, len(X_test)), replace=False)
     split = _Split(X_train, X_test, y_train, y_test, X_test[picked], y_test[picked], clip)
-    progress(
-        f"SOM probe of the input: {SOM_SIZE}x{SOM_SIZE} map on {len(X_train):,} training examples"
-    )
-    with _one_thread():
-        split.input_probe = som_probe(config).fit(X_train)
-        input_spread = split.input_probe.class_spread(X_train, y_train)
-    split.input_spread = float(np.mean(list(input_spread.values())))
+    _fit_input_map(split, config, progress)
     measured = _measure_all(config, split, progress, n_jobs, client)
     return ComparisonResults.from_models(
-        config, description, measured, input_spread=input_spread, n_evaluated=len(picked)
+        config,
+        description,
+        measured,
+        input_spread=split.input_spread,
+        input_som=split.input_probe,
+        n_evaluated=len(picked),
+        settings=SETTINGS,
     )
 
 
@@ -353,7 +356,18 @@ class _Split:
     y_eval: np.ndarray
     clip: tuple | None
     input_probe: SOMProbe | None = None
-    input_spread: float = float("nan")  # mean D_class of the input map
+    input_spread: dict = field(default_factory=dict)  # class -> D_class on the input map
+
+
+def _fit_input_map(split, config, progress):
+    """The SOM of the input, fitted once here: every model's probe shares it (workers too)."""
+    size = SETTINGS.som_size
+    progress(
+        f"SOM probe of the input: {size}x{size} map on {len(split.X_train):,} training examples"
+    )
+    with _one_thread():
+        split.input_probe = som_probe(config).fit(split.X_train)
+        split.input_spread = split.input_probe.class_spread(split.X_train, split.y_train)
 
 
 def _measure_all(config, split, progress, n_jobs, client):
@@ -465,12 +479,16 @@ def _measure(name, index, n_models, split, config, progress):
     jmap = jacobian_norm_map(model, **plane)
     rows.append((name, measures.JACOBIAN_NORM_MEAN, float(np.mean(jmap.norms))))
     certified = _certified(name, model, X_eval, y_eval, config)
-    rows.append((name, measures.certified_accuracy(_RADIUS), _certified_accuracy(certified)))
+    accuracy = _certified_accuracy(certified)
+    rows.append((name, measures.certified_accuracy(SETTINGS.certified_radius), accuracy))
     progress(f"{tag}: SOM probes of the input and the hidden layer, PGD against noise")
-    som, som_rows = measure_som(name, model, hidden, split, config)
+    hidden_train = hidden(X_train)  # the codes both probes are fitted on
+    som, som_rows = measure_som(name, model, hidden, hidden_train, split, config)
     rows += som_rows
     progress(f"{tag}: DP-GMM densities of the hidden layer's classes")
-    densities, density_rows = measure_densities(name, hidden, split, certified, config)
+    densities, density_rows = measure_densities(
+        name, hidden, hidden_train, split, certified, config
+    )
     rows += density_rows
     return ModelResult(
         name=name,
@@ -487,11 +505,6 @@ def _measure(name, index, n_models, split, config, progress):
     )
 
 
-_PLANE_RESOLUTION = 31
-_SIGMA = 0.25  # noise level of the smoothed classifier (Cohen et al.'s smallest on images)
-_RADIUS = 0.25
-
-
 def _plane(X, random_state):
     """One random plane through the first evaluated example, shared by every model's maps."""
     center = X[0]
@@ -499,7 +512,7 @@ def _plane(X, random_state):
     return {
         "x": center,
         "extent": extent,
-        "resolution": _PLANE_RESOLUTION,
+        "resolution": SETTINGS.plane_resolution,
         "random_state": random_state,
     }
 
@@ -566,7 +579,13 @@ def _spectrum(name, through_hidden, X, random_state):
 def _certified(name, model, X, y, config):
     n = 200 if config.quick else 1000
     labels, radii = certify(
-        model, X, _SIGMA, n0=50, n=n, abstain=None, random_state=config.random_state
+        model,
+        X,
+        SETTINGS.smoothing_sigma,
+        n0=50,
+        n=n,
+        abstain=None,
+        random_state=config.random_state,
     )
     correct = labels == np.asarray(y, dtype=object)
     return pd.DataFrame(
@@ -575,4 +594,5 @@ def _certified(name, model, X, y, config):
 
 
 def _certified_accuracy(certified):
-    return float(np.mean(certified["certified"] & (certified["radius"] >= _RADIUS)))
+    certified_far = certified["radius"] >= SETTINGS.certified_radius
+    return float(np.mean(certified["certified"] & certified_far))
