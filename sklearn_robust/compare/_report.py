@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+import logging
 import os
 import shutil
 import signal
@@ -20,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..plotting import _pyplot
 from . import _measures as measures
 
 __all__ = ["check_report_folder", "write_report"]
@@ -133,9 +133,6 @@ def write_report(comparison, out_dir) -> Path:
     Path
         The report folder.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     out_dir = check_report_folder(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
@@ -193,39 +190,51 @@ def _interrupts_deferred():
 # -------------------------------------------------------------------------- figures
 def _figures(comparison, folder):
     """Draw every figure into ``folder``; returns (title, file, reading) per section."""
-    plt = _pyplot()
-
+    # Mathtext labels make matplotlib look for fonts a minimal install lacks; each
+    # fallback to DejaVu Sans would be a logged message.
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     sections = []
     for title, draw, read in _SECTIONS:
         if (draw is _som_figure and not comparison.som) or (
             draw is _densities_figure and comparison.densities is None
         ):
             continue  # results made without the probes
-        fig = draw(comparison, plt)
+        fig = draw(comparison)
         name = title.lower().replace(" ", "_").replace(",", "") + ".png"
         fig.savefig(folder / name, dpi=90, bbox_inches="tight")
-        plt.close(fig)
         sections.append((title, name, read(comparison)))
     return sections
 
 
-def _curves_figure(comparison, plt):
+def _subplots(n_rows, n_cols, figsize, **kwargs):
+    """A figure of its own and its axes (always 2-D).
+
+    Not pyplot's: the caller's backend, current figure and open figures are left
+    as they are, and nothing needs closing.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(n_rows, n_cols, squeeze=False, **kwargs)
+
+
+def _curves_figure(comparison):
     from ..plotting import plot_accuracy_curve
 
     attacks = list(comparison.config.attacks)
-    fig, axes = plt.subplots(1, len(attacks), figsize=(5 * len(attacks), 4), squeeze=False)
+    fig, axes = _subplots(1, len(attacks), figsize=(5 * len(attacks), 4))
     for ax, attack in zip(axes[0], attacks, strict=True):
         curve = comparison.curves[comparison.curves.attack == attack]
         plot_accuracy_curve(curve, ax=ax).set_title(f"{attack}: relative accuracy")
     return fig
 
 
-def _distances_figure(comparison, plt):
+def _distances_figure(comparison):
     from ..plotting import plot_critical_distances
 
     attacks = list(comparison.config.attacks)
     models = list(dict.fromkeys(m for m, _ in comparison.distances))
-    fig, axes = plt.subplots(1, len(attacks), figsize=(5 * len(attacks), 4), squeeze=False)
+    fig, axes = _subplots(1, len(attacks), figsize=(5 * len(attacks), 4))
     for ax, attack in zip(axes[0], attacks, strict=True):
         plot_critical_distances({m: comparison.distances[m, attack] for m in models}, ax=ax)
         ax.set_title(f"{attack}: critical distances")
@@ -233,11 +242,11 @@ def _distances_figure(comparison, plt):
     return fig
 
 
-def _landscapes_figure(comparison, plt):
+def _landscapes_figure(comparison):
     from ..plotting import plot_decision_landscape, plot_jacobian_norm_map
 
     models = list(comparison.landscapes)
-    fig, axes = plt.subplots(2, len(models), figsize=(4.5 * len(models), 8), squeeze=False)
+    fig, axes = _subplots(2, len(models), figsize=(4.5 * len(models), 8))
     for column, model in enumerate(models):
         landscape, jmap = comparison.landscapes[model]
         plot_decision_landscape(landscape, ax=axes[0, column]).set_title(f"{model}: decisions")
@@ -248,8 +257,9 @@ def _landscapes_figure(comparison, plt):
     return fig
 
 
-def _spectra_figure(comparison, plt):
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+def _spectra_figure(comparison):
+    fig, axes = _subplots(1, 1, figsize=(6, 4.5))
+    ax = axes[0, 0]
     for model, eigenvalues in comparison.spectra.items():
         alpha = _value(comparison, model, measures.HIDDEN_ALPHA)
         ranks = np.arange(1, len(eigenvalues) + 1)
@@ -262,9 +272,9 @@ def _spectra_figure(comparison, plt):
     return fig
 
 
-def _tradeoff_figure(comparison, plt):
+def _tradeoff_figure(comparison):
     attacks = list(comparison.config.attacks)
-    fig, axes = plt.subplots(1, len(attacks), figsize=(5 * len(attacks), 4), squeeze=False)
+    fig, axes = _subplots(1, len(attacks), figsize=(5 * len(attacks), 4))
     for ax, attack in zip(axes[0], attacks, strict=True):
         for model in _models(comparison):
             accuracy = _value(comparison, model, measures.ACCURACY)
@@ -277,11 +287,12 @@ def _tradeoff_figure(comparison, plt):
     return fig
 
 
-def _certification_figure(comparison, plt):
+def _certification_figure(comparison):
     table = comparison.certified.pivot_table(
         index="class", columns="model", values="radius", aggfunc="mean"
     )[_models(comparison)]
-    fig, ax = plt.subplots(figsize=(1.2 * len(table.columns) + 3, 4))
+    fig, axes = _subplots(1, 1, figsize=(1.2 * len(table.columns) + 3, 4))
+    ax = axes[0, 0]
     image = ax.imshow(table.to_numpy().T, aspect="auto", cmap="viridis")
     ax.set_xticks(range(len(table.index)), [str(c) for c in table.index])
     ax.set_yticks(range(len(table.columns)), table.columns)
@@ -291,14 +302,14 @@ def _certification_figure(comparison, plt):
     return fig
 
 
-def _som_figure(comparison, plt):
+def _som_figure(comparison):
     from ..plotting import plot_bmu_shift, plot_class_spread
 
     models = [m for m in _models(comparison) if m in comparison.som]
     n_panels = len(models) + 1
     n_rows = -(-n_panels // 4)  # at most 4 panels a row, the rows as full as they can be
     n_cols = -(-n_panels // n_rows)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.6 * n_cols, 4 * n_rows), squeeze=False)
+    fig, axes = _subplots(n_rows, n_cols, figsize=(4.6 * n_cols, 4 * n_rows))
     flat = axes.ravel()
     spreads = {"input": comparison.input_spread}
     spreads.update({m: comparison.som[m].spread for m in models})
@@ -325,12 +336,10 @@ def _shift_label(perturbation, layer):
     return f"{perturbation.upper() if perturbation == 'pgd' else perturbation}, {layer}"
 
 
-def _densities_figure(comparison, plt):
+def _densities_figure(comparison):
     table = comparison.densities
     models = [m for m in _models(comparison) if m in set(table.model)]
-    fig, axes = plt.subplots(
-        2, len(models), figsize=(3.3 * len(models), 6.4), squeeze=False, sharey=True
-    )
+    fig, axes = _subplots(2, len(models), figsize=(3.3 * len(models), 6.4), sharey=True)
     for column, model in enumerate(models):
         rows = table[table.model == model]
         for row, (measure, label) in enumerate(

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sklearn_robust.compare import ComparisonConfig, ComparisonResults, _run
+from sklearn_robust.compare import ComparisonConfig, ComparisonResults, _run, run_comparison
 from sklearn_robust.compare import _measures as measures
 from sklearn_robust.compare._probes import SOMMeasures
 
@@ -70,3 +70,15 @@ def measured():
     split = blobs_split()
     _run._fit_input_map(split, config, progress=lambda line: None)
     return _run._measure_model("l2", 1, 1, split, config, progress=lambda line: None)
+
+
+@pytest.fixture(scope="package")
+def comparison(tmp_path_factory):
+    """A whole run, small: two models on the blobs, read from a CSV file."""
+    X, y = blobs(n_per_class=50, seed=2)
+    path = tmp_path_factory.mktemp("data") / "blobs.csv"
+    np.savetxt(path, np.column_stack([X, y]), delimiter=",", fmt="%.6g")
+    config = ComparisonConfig(
+        dataset="csv", data_path=str(path), models=("l2", "kh-hybrid"), quick=True, n_eval=20
+    )
+    return run_comparison(config, progress=lambda line: None)

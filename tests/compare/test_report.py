@@ -1,13 +1,14 @@
 """The report: its readings, figures and HTML."""
 
 import dataclasses
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from sklearn_robust.compare import _measures as measures
-from sklearn_robust.compare import _report
+from sklearn_robust.compare import _report, write_report
 from sklearn_robust.compare._settings import SETTINGS
 
 from .conftest import make_comparison, som_values
@@ -86,3 +87,29 @@ def test_readings_quote_the_settings_the_run_used():
     certification = _report._read_certification(comparison)
     assert certification.startswith("Certified accuracy at radius 0.75 (sigma 0.5): best b")
     assert "own 32-dimensional PCA space" in _report._read_densities(comparison)
+
+
+def test_write_report_leaves_the_backend_and_pyplot_alone(comparison, tmp_path):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    previous = matplotlib.get_backend()
+    try:
+        matplotlib.use("svg")
+        figure = plt.figure()  # the caller's own figure, current and open
+        folder = write_report(comparison, tmp_path / "report")
+        assert matplotlib.get_backend() == "svg"
+        assert plt.get_fignums() == [figure.number] and plt.gcf() is figure
+    finally:
+        plt.close("all")
+        matplotlib.use(previous)
+    assert sorted(p.name for p in folder.glob("*.png")) == sorted(
+        image for _, image, _ in _sections(folder)
+    )
+
+
+def _sections(folder):
+    """``(title, image, reading)`` of every section of the report's HTML."""
+    text = (folder / "index.html").read_text()
+    pattern = r'<h2>(.*?)</h2>\s*<p>(.*?)</p>\s*<img src="(.*?)"'
+    return [(title, image, reading) for title, reading, image in re.findall(pattern, text, re.S)]
