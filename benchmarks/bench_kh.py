@@ -23,8 +23,8 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._data import mnist_train
-from benchmarks.kh_reference import reference_fit
 from sklearn_robust import KHEncoder
+from tests.kh_reference import reference_fit
 
 N_UNITS, BATCH, P, K = 2000, 100, 3.0, 7
 EPOCHS = 3  # KHEncoder epochs per timed fit, so that initialisation is amortised

@@ -11,12 +11,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from benchmarks.kh_reference import reference_minibatch
 from sklearn_robust import KHEncoder, hebbian
 from sklearn_robust.datasets import load_digits
 from sklearn_robust.hebbian import kh_minibatch_step, learning_rate_at, synaptic_weights
 
 from .conftest import cuda
+from .kh_reference import reference_minibatch
 
 
 @pytest.fixture(scope="module")
