@@ -239,8 +239,8 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         self.classes_ = encoder.classes_
         if len(self.classes_) < 2:
             raise ValueError(
-                f"The training data holds 1 class ({self.classes_[0]!r}); a classifier needs "
-                "samples of at least 2 classes."
+                f"The training data holds 1 class ({np.asarray(self.classes_[0]).item()!r}); "
+                "a classifier needs samples of at least 2 classes."
             )
         targets = encoder.transform(y).astype(np.int64)
         if self.early_stopping:

@@ -261,8 +261,8 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         for level, classes in enumerate(self._level_classes):
             if len(classes) < 2:
                 raise ValueError(
-                    f"Level {level} of the labels holds 1 class ({classes[0]!r}); every level "
-                    "needs at least 2 classes."
+                    f"Level {level} of the labels holds 1 class "
+                    f"({np.asarray(classes[0]).item()!r}); every level needs at least 2 classes."
                 )
         self.classes_ = self._level_classes[0] if self._one_dimensional else self._level_classes
         self.n_levels_ = len(encoders)
