@@ -1,4 +1,4 @@
-"""Matplotlib plots of the package's results (needs the optional ``plot`` extra)."""
+"""Matplotlib plots of the package's results (matplotlib is one of its dependencies)."""
 
 from __future__ import annotations
 
