@@ -12,12 +12,17 @@ from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.decomposition import PCA
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._atomic_fit import all_or_nothing
-from .._torch import resolve_device, seed_from
+from .._torch import forward_in_chunks, resolve_device, seed_from
+from .._validation import label_indices
 from ._niw import (
     NIWPrior,
     expected_gaussian_log_density,
@@ -332,13 +337,10 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
         state = {k: torch.as_tensor(v, device=device) for k, v in self._states[index].items()}
         mixture = [state[k] for k in ("log_weight", "df", "loc", "chol")]
         centred = torch.as_tensor(reduced - self.class_means_[index], device=device)
-        chunks = [
-            student_t_mixture_log_density(centred[start : start + _ROWS_PER_CHUNK], *mixture)
-            for start in range(0, len(centred), _ROWS_PER_CHUNK)
-        ]
-        if not chunks:
-            return np.zeros((0, state["df"].shape[0]))
-        return torch.cat(chunks).cpu().numpy()
+        log_densities = forward_in_chunks(
+            lambda rows: student_t_mixture_log_density(rows, *mixture), centred, _ROWS_PER_CHUNK
+        )
+        return log_densities.cpu().numpy()
 
     def _average_states(self, per_state):
         if self.state_averaging == "mean_log":
@@ -391,12 +393,7 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
         y = np.asarray(y)
         if y.shape != (n_rows,):
             raise ValueError(f"y must have shape ({n_rows},); got {y.shape}.")
-        index = np.searchsorted(self.classes_, y)
-        index = np.clip(index, 0, len(self.classes_) - 1)
-        unknown = self.classes_[index] != y
-        if unknown.any():
-            raise ValueError(f"y holds labels not seen in fit: {np.unique(y[unknown])!r}.")
-        return index
+        return label_indices(self.classes_, y)
 
     @property
     def _log_class_prior(self):
@@ -511,10 +508,21 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
             Nats, in the order of ``classes_``.
         """
         check_is_fitted(self)
-        if reference not in ("diagonal", "full"):
-            raise ValueError(f"reference must be 'diagonal' or 'full'; got {reference!r}.")
-        if not (isinstance(n_samples, Integral) and n_samples >= 1):
-            raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
+        validate_parameter_constraints(
+            {
+                "reference": [StrOptions({"diagonal", "full"})],
+                "n_samples": [Interval(Integral, 1, None, closed="left")],
+                "include_new_component": ["boolean"],
+                "random_state": ["random_state"],
+            },
+            {
+                "reference": reference,
+                "n_samples": n_samples,
+                "include_new_component": include_new_component,
+                "random_state": random_state,
+            },
+            caller_name=f"{type(self).__name__}.kl_to_max_entropy",
+        )
         seed = seed_from(self.random_state if random_state is None else random_state)
         rng = check_random_state(seed)
         return np.array(

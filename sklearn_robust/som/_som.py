@@ -15,12 +15,18 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.metrics.pairwise import cosine_distances
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+    validate_params,
+)
 from sklearn.utils.validation import check_is_fitted
 
 from .._atomic_fit import all_or_nothing
 from .._torch import (
     binary_exponent,
+    forward_in_chunks,
     resolve_device,
     seed_from,
     to_numpy,
@@ -46,6 +52,15 @@ __all__ = ["SOMProbe", "grid_distance"]
 _NEIGHBOUR_RADIUS = 1.42
 
 
+@validate_params(
+    {
+        "units_a": ["array-like", Integral],
+        "units_b": ["array-like", Integral],
+        "shape": [tuple],
+        "toroidal": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def grid_distance(units_a, units_b, shape, toroidal=True):
     """Euclidean distance between units on the grid, by flat index ``row * n_cols + col``.
 
@@ -464,17 +479,17 @@ default="random"
     def _best_two(self, data, norms, weights):
         """Per sample: distance to the BMU (in ``metric``), the BMU, the second-best unit."""
         k = min(2, len(weights))
-        distances, units = [], []
-        for start in range(0, len(data), ROWS_PER_CHUNK):
-            rows = slice(start, start + ROWS_PER_CHUNK)
-            # ranked by similarity; only the best is turned into a distance
-            best, ranked = torch.topk(unit_similarity(data[rows], weights, self.metric), k, dim=1)
-            distances.append(distance_from_similarity(best[:, :1], norms[rows], self.metric))
-            units.append(ranked)
-        distance = to_numpy(torch.cat(distances).squeeze(1)).astype(np.float64)
+        # Ranked by similarity; only the best is turned into a distance.
+        best, ranked = forward_in_chunks(
+            lambda rows: tuple(torch.topk(unit_similarity(rows, weights, self.metric), k, dim=1)),
+            data,
+            ROWS_PER_CHUNK,
+        )
+        distance = distance_from_similarity(best[:, :1], norms, self.metric).squeeze(1)
+        distance = to_numpy(distance).astype(np.float64)
         if self.metric == "euclidean":
             distance = np.sqrt(distance)
-        ranked = to_numpy(torch.cat(units))
+        ranked = to_numpy(ranked)
         return distance, ranked[:, 0], ranked[:, k - 1]
 
     def _topographic_error(self, first, second):
@@ -515,17 +530,11 @@ default="random"
         device = resolve_device(self.device)
         X, weights, exponent = self._scaled(X)
         weights = to_tensor(weights, device).to(dtype)
-        chunks = [
-            to_numpy(
-                unit_scores(
-                    to_tensor(X[i : i + ROWS_PER_CHUNK], device).to(dtype), weights, self.metric
-                )
-            )
-            for i in range(0, len(X), ROWS_PER_CHUNK)
-        ]
-        if not chunks:
-            return np.zeros((0, self._n_units), dtype=np.float32), exponent
-        return np.concatenate(chunks), exponent
+
+        def scores(rows):
+            return to_numpy(unit_scores(to_tensor(rows, device).to(dtype), weights, self.metric))
+
+        return forward_in_chunks(scores, X, ROWS_PER_CHUNK), exponent
 
     def transform(self, X):
         """Distance from each sample to every unit, or its BMU's grid coordinates.
@@ -593,10 +602,17 @@ default="random"
         -------
         units : ndarray of shape (n_samples, k), int64
         """
-        if not (isinstance(k, Integral) and 1 <= k <= self.n_rows * self.n_cols):
-            raise ValueError(f"k must be an integer in [1, n_rows * n_cols]; got {k!r}.")
+        self._check_k(k, "top_bmus")
         scores = torch.from_numpy(self._scores(self._check(X))[0])
         return torch.topk(scores, k, dim=1, largest=False).indices.numpy().astype(np.int64)
+
+    def _check_k(self, k, method):
+        """Refuse a ``k`` outside ``[1, n_rows * n_cols]``, naming the method called."""
+        validate_parameter_constraints(
+            {"k": [Interval(Integral, 1, self._n_units, closed="both")]},
+            {"k": k},
+            caller_name=f"{type(self).__name__}.{method} (a {self.n_rows} x {self.n_cols} map)",
+        )
 
     def bmu_density(self, X):
         """Fraction of the samples whose BMU is each unit.
@@ -633,6 +649,11 @@ default="random"
         centers : dict
             Class label -> ``(row, col)``; only with ``return_centers=True``.
         """
+        validate_parameter_constraints(
+            {"return_centers": ["boolean"]},
+            {"return_centers": return_centers},
+            caller_name=f"{type(self).__name__}.class_spread",
+        )
         spread, centers = self._class_geometry(X, y)
         return (spread, centers) if return_centers else spread
 
@@ -783,6 +804,7 @@ default="random"
             ``shifts[j, i]`` is the (torus) distance between the i-th best units of
             ``X_clean[j]`` and ``X_perturbed[j]``.
         """
+        self._check_k(k, "bmu_shift")
         clean = self.top_bmus(X_clean, k)
         perturbed = self.top_bmus(X_perturbed, k)
         if clean.shape != perturbed.shape:

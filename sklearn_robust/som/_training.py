@@ -10,9 +10,13 @@ an epoch of Kohonen's batch map.
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+
+from .._torch import forward_in_chunks
 
 __all__ = [
     "ROWS_PER_CHUNK",
@@ -44,6 +48,14 @@ _MIN_SCALE = 1e-6
 _GRAM_BLOCK_FLOATS = 1 << 20
 
 
+@validate_params(
+    {
+        "step": ["array-like", Integral],
+        "total": [Interval(Integral, 0, None, closed="left")],
+        "decay": [StrOptions({"exp", "linear"})],
+    },
+    prefer_skip_nested_validation=True,
+)
 def decay_factor(step, total, decay):
     """Multiplier of the initial sigma and learning rate at update ``step`` of ``total``.
 
@@ -133,6 +145,18 @@ def _neighbourhood(grid_sq_rows, sigma):
     return _influence(grid_sq_rows.mul(-1.0 / (2.0 * sigma * sigma + NEIGHBOURHOOD_EPS)))
 
 
+@validate_params(
+    {
+        "weights": [torch.Tensor],
+        "batch": [torch.Tensor],
+        "grid_sq": [torch.Tensor],
+        # sigma = 0 is defined: the eps of eq. 1 keeps the neighbourhood finite.
+        "sigma": [Interval(Real, 0, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "metric": [StrOptions({"cosine", "euclidean"})],
+    },
+    prefer_skip_nested_validation=True,
+)
 def som_minibatch_step(weights, batch, grid_sq, sigma, learning_rate, metric):
     """One mini-batch update of eq. 1, in place.
 
@@ -160,6 +184,11 @@ def som_minibatch_step(weights, batch, grid_sq, sigma, learning_rate, metric):
         Their :func:`unit_similarity` scores, from which the caller computes the
         batch's distances when it needs them (the training loss).
     """
+    return _minibatch_step(weights, batch, grid_sq, sigma, learning_rate, metric)
+
+
+def _minibatch_step(weights, batch, grid_sq, sigma, learning_rate, metric):
+    """:func:`som_minibatch_step` without the argument checks, for the training loop."""
     similarity, bmus = unit_similarity(batch, weights, metric).max(dim=1)
     influence = _neighbourhood(grid_sq.index_select(0, bmus), sigma)  # (n_batch, n_units)
     rate = learning_rate / len(batch)
@@ -243,19 +272,19 @@ def batch_epoch(weights, rows, grid_sq, sigma, metric):
     """
     sums = torch.zeros_like(weights)
     counts = weights.new_zeros(len(weights))
-    similarities = []
-    for start in range(0, len(rows), ROWS_PER_CHUNK):
-        chunk = rows[start : start + ROWS_PER_CHUNK]
-        similarity, bmus = unit_similarity(chunk, weights, metric).max(dim=1)
-        sums.index_add_(0, bmus, chunk)
-        counts.index_add_(0, bmus, torch.ones_like(similarity))
-        similarities.append(similarity)
+    similarity, bmus = forward_in_chunks(
+        lambda chunk: tuple(unit_similarity(chunk, weights, metric).max(dim=1)),
+        rows,
+        ROWS_PER_CHUNK,
+    )
+    sums.index_add_(0, bmus, rows)
+    counts.index_add_(0, bmus, torch.ones_like(similarity))
     neighbourhood = _neighbourhood(grid_sq, sigma)  # symmetric
     pulled = neighbourhood @ sums
     mass = neighbourhood @ counts
     reached = mass > 1e-12
     weights[reached] = pulled[reached] / mass[reached].unsqueeze(1)
-    return torch.cat(similarities)
+    return similarity
 
 
 def _direct_epoch(weights, rows, grid_sq, sigmas, learning_rates, batch_size, metric):
@@ -263,7 +292,7 @@ def _direct_epoch(weights, rows, grid_sq, sigmas, learning_rates, batch_size, me
     similarities = []
     for k, start in enumerate(range(0, len(rows), batch_size)):
         batch = rows[start : start + batch_size]
-        _, similarity = som_minibatch_step(
+        _, similarity = _minibatch_step(
             weights, batch, grid_sq, float(sigmas[k]), float(learning_rates[k]), metric
         )
         similarities.append(similarity)

@@ -186,12 +186,16 @@ def test_bad_input(params, X, y, match):
 
 def test_bad_use_after_fit(two_classes):
     model, X, _ = two_classes
-    with pytest.raises(ValueError, match="labels not seen"):
+    with pytest.raises(ValueError, match="labels the estimator does not know"):
         model.log_density(X[:2], ["a", "z"])
     with pytest.raises(ValueError, match="shape"):
         model.log_density(X[:2], ["a"])
-    with pytest.raises(ValueError, match="reference"):
+    with pytest.raises(ValueError, match=r"'reference' parameter of DPGMMClassDensity\.kl_to"):
         model.kl_to_max_entropy("spherical")
+    with pytest.raises(ValueError, match=r"'n_samples' parameter .* range \[1, inf\)"):
+        model.kl_to_max_entropy(n_samples=0)
+    with pytest.raises(ValueError, match="'include_new_component' parameter"):
+        model.kl_to_max_entropy(include_new_component="yes")
     with pytest.raises(ValueError, match="features"):
         model.predict(X[:, :2])
 

@@ -292,12 +292,55 @@ def test_bad_input():
     som = SOMProbe(3, 3, n_epochs=1, random_state=0).fit(X)
     with pytest.raises(ValueError, match="features"):
         som.predict(X[:, :3])
-    with pytest.raises(ValueError, match="k must be"):
+    with pytest.raises(ValueError, match=r"'k' parameter of SOMProbe.top_bmus .* \[1, 9\]"):
         som.top_bmus(X, k=10)
+    with pytest.raises(ValueError, match=r"'k' parameter of SOMProbe.bmu_shift .* Got 0"):
+        som.bmu_shift(X, X, k=0)
     with pytest.raises(ValueError, match="same number"):
         som.bmu_shift(X, X[:5], k=2)
     with pytest.raises(ValueError, match="y must have shape"):
         som.class_spread(X, np.zeros(3))
+    with pytest.raises(ValueError, match=r"'return_centers' parameter of SOMProbe\.class_spread"):
+        som.class_spread(X, np.zeros(10), return_centers="yes")
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: grid_distance(0, 1, 5), "'shape' parameter of grid_distance"),
+        (lambda: grid_distance(0.5, 1, (2, 2)), "'units_a' parameter of grid_distance"),
+        (lambda: grid_distance(0, 1, (2, 2), toroidal="yes"), "'toroidal' parameter"),
+        (lambda: decay_factor(1, 10, "cosine"), "'decay' parameter of decay_factor"),
+        (lambda: decay_factor(1, -1, "exp"), "'total' parameter of decay_factor"),
+    ],
+)
+def test_bad_arguments_of_public_functions(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"sigma": -1.0}, "'sigma' parameter of som_minibatch_step"),
+        ({"learning_rate": 0.0}, "'learning_rate' parameter of som_minibatch_step"),
+        ({"metric": "manhattan"}, "'metric' parameter of som_minibatch_step"),
+        ({"batch": np.zeros((2, 3))}, "'batch' parameter of som_minibatch_step"),
+    ],
+)
+def test_bad_arguments_of_minibatch_step(changes, match):
+    units = np.arange(4)
+    grid_sq = torch.tensor(grid_distance(units[:, None], units[None], (2, 2)) ** 2).float()
+    arguments = dict(
+        weights=torch.zeros(4, 3),
+        batch=torch.ones(2, 3),
+        grid_sq=grid_sq,
+        sigma=1.0,
+        learning_rate=0.1,
+        metric="euclidean",
+    )
+    with pytest.raises(ValueError, match=match):
+        som_minibatch_step(**{**arguments, **changes})
 
 
 def test_unit_cosine_distances_match_scikit_learn(clusters):
