@@ -6,6 +6,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from minisom import MiniSom
 from sklearn.exceptions import NotFittedError
 
 from sklearn_robust import SOMProbe
@@ -169,15 +170,65 @@ def test_class_spread_unfolds_the_torus():
     np.testing.assert_allclose(centres[0], np.mod(centre, 10))
 
 
-def test_bmu_shift(clusters):
+def _brute_top_units(x, weights, k):
+    """The k units with the smallest cosine distance to x, best first, in double precision."""
+    cosine = weights @ x / (np.linalg.norm(weights, axis=1) * np.linalg.norm(x))
+    return np.argsort(1.0 - cosine, kind="stable")[:k]
+
+
+def test_bmu_shift_matches_a_loop_over_examples(clusters):
     X, _ = clusters
-    som = SOMProbe(6, 6, sigma=2.0, n_epochs=2, random_state=0).fit(X)
-    same = som.bmu_shift(X, X, k=5)
-    assert same.shape == (len(X), 5) and np.all(same == 0)
-    shifted = som.bmu_shift(X, X[::-1], k=5)
-    expected = grid_distance(som.top_bmus(X, 5), som.top_bmus(X[::-1], 5), (6, 6))
-    np.testing.assert_allclose(shifted, expected)
-    assert shifted.max() > 0
+    shape, k = (6, 6), 5
+    som = SOMProbe(*shape, sigma=2.0, n_epochs=2, random_state=0).fit(X)
+    weights = som.weights_.reshape(-1, X.shape[1]).astype(np.float64)
+    X_perturbed = X + np.random.default_rng(1).normal(size=X.shape).astype(np.float32)
+    # From the definition: the i-th best unit of the clean and of the perturbed
+    # example, their distance on the torus, one example and one rank at a time.
+    expected = np.empty((len(X), k))
+    for j, (clean, perturbed) in enumerate(zip(X, X_perturbed, strict=True)):
+        units_clean = _brute_top_units(clean.astype(np.float64), weights, k)
+        units_perturbed = _brute_top_units(perturbed.astype(np.float64), weights, k)
+        for i in range(k):
+            expected[j, i] = _brute_torus(units_clean[i], units_perturbed[i], shape)
+    shifted = som.bmu_shift(X, X_perturbed, k=k)
+    np.testing.assert_allclose(shifted, expected, rtol=0, atol=1e-12)
+    assert 0 < np.mean(shifted > 0) < 1  # some examples move, some do not
+    same = som.bmu_shift(X, X, k=k)
+    assert same.shape == (len(X), k) and np.all(same == 0)
+
+
+@pytest.mark.parametrize("topology", ["planar", "toroidal"])
+def test_quantization_error_matches_minisom(clusters, topology):
+    """MiniSom's quantization error of the map's own weights: the mean Euclidean BMU distance."""
+    X, _ = clusters
+    som = SOMProbe(
+        6, 7, metric="euclidean", topology=topology, sigma=2.0, n_epochs=1, random_state=0
+    )
+    som.fit(X)
+    reference = MiniSom(6, 7, X.shape[1])
+    reference._weights = som.weights_.astype(np.float64)  # MiniSom's codebook; no setter
+    expected = reference.quantization_error(X.astype(np.float64))
+    # float32 distances against MiniSom's float64 ones: they differ by ~5e-8 relative
+    assert som.quantization_error_ == pytest.approx(expected, rel=1e-6)
+
+
+def test_topographic_error_matches_minisom(clusters):
+    """MiniSom's topographic error of the map's own weights, on a planar map.
+
+    MiniSom's rectangular grid does not wrap: a best and second-best unit on
+    opposite edges count as an error there, and as neighbours on SOMProbe's torus.
+    So the two definitions agree on a planar map only.
+    """
+    X, _ = clusters
+    som = SOMProbe(
+        6, 7, metric="euclidean", topology="planar", sigma=2.0, n_epochs=1, random_state=0
+    )
+    som.fit(X)
+    reference = MiniSom(6, 7, X.shape[1], topology="rectangular")
+    reference._weights = som.weights_.astype(np.float64)  # MiniSom's codebook; no setter
+    expected = reference.topographic_error(X.astype(np.float64))
+    assert 0 < expected < 1  # the test separates neighbours from non-neighbours
+    assert som.topographic_error_ == pytest.approx(expected, abs=1e-12)
 
 
 def test_topographic_error_counts_edge_neighbours_on_torus():
