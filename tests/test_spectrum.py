@@ -18,6 +18,8 @@ from sklearn_robust.spectrum import (
     fit_power_law,
 )
 
+from .conftest import cuda
+
 ALPHAS = (0.8, 1.0, 1.5)
 
 
@@ -102,8 +104,7 @@ def test_spectrum_rejects_bad_input(X):
         covariance_spectrum(X, device="cpu")
 
 
-@pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@cuda
 def test_spectrum_on_cuda_matches_cpu():
     X = sampled_data(2000, 100, 1.0)
     np.testing.assert_allclose(

@@ -16,6 +16,8 @@ from sklearn_robust._torch import (
 )
 from sklearn_robust._validation import check_int, label_indices
 
+from .conftest import cuda
+
 
 def test_auto_device_follows_cuda_availability():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
@@ -33,8 +35,9 @@ def test_unknown_device_is_a_value_error():
         resolve_device("tpu")
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
-def test_cuda_without_cuda_is_a_clear_error():
+def test_cuda_without_cuda_is_a_clear_error(monkeypatch):
+    # A machine without CUDA, on every machine: the test needs no skip.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match="CUDA is not available"):
         resolve_device("cuda")
 
@@ -71,9 +74,13 @@ def test_module_device_reads_parameters_then_buffers_else_cpu():
     assert module_device(torch.nn.ReLU()) == torch.device("cpu")
     buffers_only = torch.nn.BatchNorm1d(3, affine=False)
     assert module_device(buffers_only) == torch.device("cpu")
-    if torch.cuda.is_available():
-        assert module_device(buffers_only.to("cuda")).type == "cuda"
-        assert module_device(torch.nn.Linear(2, 2).to("cuda")).type == "cuda"
+
+
+@cuda
+def test_module_device_on_cuda():
+    buffers_only = torch.nn.BatchNorm1d(3, affine=False)
+    assert module_device(buffers_only.to("cuda")).type == "cuda"
+    assert module_device(torch.nn.Linear(2, 2).to("cuda")).type == "cuda"
 
 
 def test_eval_mode_restores_each_submodule_own_flag():
