@@ -1,6 +1,7 @@
 """Input validation shared by the estimators: scikit-learn's, plus float32's range.
 
-Also the small checks several modules need: integer parameters, labels as class indices.
+Also the small checks several modules need: integer parameters, labels as class indices,
+and scikit-learn's error for a parameter rule that ``validate_params`` cannot express.
 """
 
 from __future__ import annotations
@@ -8,12 +9,14 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import validate_data
 
 __all__ = [
     "FLOAT32_MAX",
     "check_float32_range",
     "check_int",
+    "invalid_parameter",
     "label_indices",
     "validate_float_data",
 ]
@@ -111,6 +114,44 @@ def check_int(value, name, *, minimum) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
     return int(value)
+
+
+def invalid_parameter(name, caller, requirement, value) -> InvalidParameterError:
+    """scikit-learn's error for a parameter that breaks a rule ``validate_params`` cannot express.
+
+    Worded as ``validate_params`` words its own errors, so that a function decorated
+    with it renames ``caller`` to itself when the error passes through it (as when
+    :func:`~sklearn_robust.robustness.pgd` checks its keywords through
+    :func:`~sklearn_robust.robustness.prepare_attack`).
+
+    Parameters
+    ----------
+    name : str
+        The parameter.
+    caller : str
+        The function whose parameter it is.
+    requirement : str
+        What the value must be, e.g. ``"< max_eps=1.0"``.
+    value : object
+        The value given.
+
+    Returns
+    -------
+    InvalidParameterError
+        To be raised; it is a ValueError and a TypeError.
+
+    Examples
+    --------
+    >>> from sklearn_robust._validation import invalid_parameter
+    >>> error = invalid_parameter("tol", "critical_distance", "< max_eps=1.0", 2.0)
+    >>> print(error)
+    The 'tol' parameter of critical_distance must be < max_eps=1.0. Got 2.0 instead.
+    >>> isinstance(error, ValueError) and isinstance(error, TypeError)
+    True
+    """
+    return InvalidParameterError(
+        f"The {name!r} parameter of {caller} must be {requirement}. Got {value!r} instead."
+    )
 
 
 def label_indices(classes, y) -> np.ndarray:

@@ -205,7 +205,9 @@ def test_bad_point_is_refused(name, model, data):
 @pytest.mark.parametrize("eps", ["a", [0.1, 0.2], -0.1, np.nan])
 def test_bad_eps_names_eps(attack, eps, model, data):
     X, y = data
-    with pytest.raises(ValueError, match=r"^eps must"):
+    # A scalar or type validate_params refuses, or an array check_eps refuses for its length.
+    match = rf"^The 'eps' parameter of {attack.__name__} must be|^eps must"
+    with pytest.raises(ValueError, match=match):
         attack(model, X[:10], y[:10], eps)
 
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from numbers import Real
-
 import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
-from .._validation import check_float32_range, label_indices
+from .._validation import check_float32_range, invalid_parameter, label_indices
 
 __all__ = [
-    "check_batch_size",
     "check_classifier",
     "check_clip",
     "check_eps",
@@ -80,25 +77,24 @@ def check_eps(eps, n_samples, name="eps") -> np.ndarray:
     return eps
 
 
-def check_clip(clip, X):
-    """``None`` or a (low, high) box that X must already lie in."""
+def check_clip(clip, X, caller="prepare_attack"):
+    """``None`` or a (low, high) box, low < high, that X must already lie in.
+
+    ``validate_params`` checks that ``clip`` is None or array-like; the pair's form
+    and its relation to X are checked here. Pass an empty X to check the form alone.
+    """
     if clip is None:
         return None
     try:
         low, high = (float(v) for v in clip)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"clip must be None or a pair (low, high); got {clip!r}.") from exc
-    if not low < high:
-        raise ValueError(f"clip must satisfy low < high; got {clip!r}.")
+        valid = low < high
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise invalid_parameter("clip", caller, "None or a pair (low, high) with low < high", clip)
     if X.size and (X.min() < low or X.max() > high):
         raise ValueError(
             f"X lies outside clip={clip!r} (its values span [{X.min():.4g}, {X.max():.4g}]); "
             "rescale X or widen clip."
         )
     return low, high
-
-
-def check_batch_size(batch_size):
-    if not isinstance(batch_size, Real) or batch_size < 1 or int(batch_size) != batch_size:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
-    return int(batch_size)

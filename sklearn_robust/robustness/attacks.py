@@ -15,13 +15,22 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+    validate_params,
+)
 
 from .._torch import eval_mode, forward_in_chunks, to_numpy, to_tensor, torch_generator
-from ._checks import check_batch_size, check_clip, check_eps, check_inputs
+from ._checks import check_clip, check_eps, check_inputs
 from ._predictor import ClassPredictor
 
 __all__ = [
     "ATTACKS",
+    "ATTACK_CONSTRAINT",
+    "ATTACK_PARAMETER_CONSTRAINTS",
+    "EPS_CONSTRAINT",
     "attack_keywords",
     "check_attack_params",
     "fgsm",
@@ -284,7 +293,39 @@ ATTACKS = {
     "pgd": ProjectedGradientAttack,
 }
 
+# validate_params constraints, shared by the attacks, the curves and the scorers, so that a
+# scorer factory checks its keywords with the very constraints the functions it calls use.
+ATTACK_CONSTRAINT = [StrOptions(set(ATTACKS)), callable]
+# A size per example: a scalar, or an array whose entries check_eps checks against X.
+# An Interval open at infinity refuses inf as it refuses NaN.
+EPS_CONSTRAINT = [Interval(Real, 0, None, closed="left"), "array-like"]
+# The keyword arguments of the prepared attacks (the callable attack's own are its business).
+ATTACK_PARAMETER_CONSTRAINTS = {
+    "norm": [StrOptions(set(NORMS))],
+    "n_iter": [Interval(Integral, 1, None, closed="left")],
+    "step_size": [Interval(Real, 0, None, closed="neither"), None],
+    "random_start": ["boolean"],
+    "random_state": ["random_state"],
+    # The pair's form (low < high) and X's place in it are checked by check_clip.
+    "clip": ["array-like", None],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+}
 
+
+def _function_constraints(*keywords, y=True, eps=True):
+    """The constraints of a public attack function: its data, eps and ``keywords``."""
+    constraints = {"estimator": "no_validation", "X": ["array-like"]}
+    if y:
+        constraints["y"] = ["array-like"]
+    if eps:
+        constraints["eps"] = EPS_CONSTRAINT
+    return constraints | {key: ATTACK_PARAMETER_CONSTRAINTS[key] for key in keywords}
+
+
+@validate_params(
+    _function_constraints(eps=False) | {"attack": ATTACK_CONSTRAINT, "y": ["array-like", None]},
+    prefer_skip_nested_validation=True,
+)
 def prepare_attack(attack, estimator, X, y=None, **attack_kw) -> PreparedAttack:
     """Validate the inputs and bind an attack (a name or a callable) to them.
 
@@ -307,72 +348,22 @@ def prepare_attack(attack, estimator, X, y=None, **attack_kw) -> PreparedAttack:
 
     Raises
     ------
-    ValueError
+    InvalidParameterError
         For an unknown attack name or a bad parameter value (see
-        :func:`check_attack_params`) and for bad X or y.
+        :func:`check_attack_params`); a ValueError and a TypeError.
+    ValueError
+        For bad X or y, or X outside ``clip``.
     TypeError
         For a keyword argument the attack does not take.
     """
     check_attack_params(attack, **attack_kw)
     X, targets = check_inputs(estimator, X, y)
     attack_kw["clip"] = check_clip(attack_kw.get("clip"), X)
-    attack_kw["batch_size"] = check_batch_size(attack_kw.get("batch_size", 512))
     if callable(attack):
         return CallableAttack(estimator, X, targets, function=attack, **attack_kw)
     return ATTACKS[attack](estimator, X, targets, **attack_kw)
 
 
-def _check_norm(norm):
-    if not isinstance(norm, str) or norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}; got {norm!r}.")
-
-
-def _check_n_iter(n_iter):
-    if isinstance(n_iter, bool) or not isinstance(n_iter, Integral) or n_iter < 1:
-        raise ValueError(f"n_iter must be a positive integer; got {n_iter!r}.")
-
-
-def _check_step_size(step_size):
-    if step_size is not None and (
-        not isinstance(step_size, Real) or not np.isfinite(step_size) or step_size <= 0
-    ):
-        raise ValueError(f"step_size must be None or a positive finite number; got {step_size!r}.")
-
-
-def _check_random_start(random_start):
-    if not isinstance(random_start, (bool, np.bool_)):
-        raise ValueError(f"random_start must be True or False; got {random_start!r}.")
-
-
-def check_random_state_param(random_state):
-    """What :func:`sklearn.utils.check_random_state` accepts, checked without drawing from it."""
-    if random_state is None or random_state is np.random:
-        return
-    if isinstance(random_state, np.random.RandomState):
-        return
-    if isinstance(random_state, Integral) and 0 <= random_state < 2**32:
-        return
-    raise ValueError(
-        "random_state must be None, an int in [0, 2**32) or a numpy RandomState; "
-        f"got {random_state!r}."
-    )
-
-
-def _check_clip_pair(clip):
-    # The form only: that X lies in the box is checked with X, by prepare_attack.
-    check_clip(clip, np.zeros((0, 0), dtype=np.float32))
-
-
-# Checks of the keyword arguments the prepared attacks take themselves.
-_PARAMETER_CHECKS = {
-    "norm": _check_norm,
-    "n_iter": _check_n_iter,
-    "step_size": _check_step_size,
-    "random_start": _check_random_start,
-    "random_state": check_random_state_param,
-    "clip": _check_clip_pair,
-    "batch_size": check_batch_size,
-}
 # What CallableAttack takes for itself; every other keyword goes to the callable.
 _CALLABLE_KEYWORDS = frozenset({"clip", "batch_size", "random_state"})
 
@@ -411,7 +402,10 @@ def check_attack_params(attack, **attack_kw):
 
     :func:`prepare_attack` starts with this check; the scorer factories call it
     at construction, so that a bad parameter fails there rather than inside
-    ``cross_val_score`` (which would turn the error into NaN scores).
+    ``cross_val_score`` (which would turn the error into NaN scores). The values
+    are checked against :data:`ATTACK_PARAMETER_CONSTRAINTS`, as ``validate_params``
+    checks a function's parameters; what a keyword may be depends on the attack,
+    so these are checked here rather than by a decorator.
 
     Parameters
     ----------
@@ -423,8 +417,9 @@ def check_attack_params(attack, **attack_kw):
 
     Raises
     ------
-    ValueError
-        For an unknown attack name or a bad value.
+    InvalidParameterError
+        For an unknown attack name or a bad value, named as a parameter of
+        :func:`prepare_attack` (or of the decorated function it passes through).
     TypeError
         For a keyword argument the attack does not take; the message lists those it takes.
 
@@ -434,10 +429,11 @@ def check_attack_params(attack, **attack_kw):
     >>> check_attack_params("pgd", norm="l3")
     Traceback (most recent call last):
     ...
-    ValueError: norm must be one of ('linf', 'l2'); got 'l3'.
+    sklearn.utils._param_validation.InvalidParameterError: The 'norm' parameter of ...
     """
-    if not callable(attack) and not (isinstance(attack, str) and attack in ATTACKS):
-        raise ValueError(f"attack must be one of {sorted(ATTACKS)} or a callable; got {attack!r}.")
+    validate_parameter_constraints(
+        {"attack": ATTACK_CONSTRAINT}, {"attack": attack}, caller_name="prepare_attack"
+    )
     accepted = attack_keywords(attack)
     unknown = [] if accepted is None else sorted(set(attack_kw) - accepted)
     if unknown:
@@ -446,9 +442,13 @@ def check_attack_params(attack, **attack_kw):
             f"attack={name} got unexpected keyword argument(s) {unknown}; it takes "
             f"{sorted(accepted)}."
         )
-    checked = _CALLABLE_KEYWORDS if callable(attack) else _PARAMETER_CHECKS.keys()
-    for key in checked & attack_kw.keys():
-        _PARAMETER_CHECKS[key](attack_kw[key])
+    checked = _CALLABLE_KEYWORDS if callable(attack) else ATTACK_PARAMETER_CONSTRAINTS.keys()
+    params = {key: attack_kw[key] for key in checked & attack_kw.keys()}
+    validate_parameter_constraints(
+        ATTACK_PARAMETER_CONSTRAINTS, params, caller_name="prepare_attack"
+    )
+    # The form of the pair alone: that X lies in the box is checked with X, by prepare_attack.
+    check_clip(params.get("clip"), np.zeros((0, 0), dtype=np.float32))
 
 
 def _run(attack, estimator, X, y, eps, **attack_kw):
@@ -457,6 +457,10 @@ def _run(attack, estimator, X, y, eps, **attack_kw):
     return to_numpy(prepared.perturb(np.arange(prepared.n_samples), eps))
 
 
+@validate_params(
+    _function_constraints("random_state", "clip", "batch_size", y=False),
+    prefer_skip_nested_validation=True,
+)
 def random_noise(estimator, X, eps, random_state=None, *, clip=None, batch_size=512):
     """Perturb each example by ``eps`` along its own random direction.
 
@@ -503,6 +507,9 @@ def random_noise(estimator, X, eps, random_state=None, *, clip=None, batch_size=
     )
 
 
+@validate_params(
+    _function_constraints("norm", "clip", "batch_size"), prefer_skip_nested_validation=True
+)
 def fgsm(estimator, X, y, eps, norm="linf", *, clip=None, batch_size=512):
     """The fast gradient (sign) method: one step of size eps up the loss.
 
@@ -541,6 +548,12 @@ def fgsm(estimator, X, y, eps, norm="linf", *, clip=None, batch_size=512):
     return _run("fgsm", estimator, X, y, eps, norm=norm, clip=clip, batch_size=batch_size)
 
 
+@validate_params(
+    _function_constraints(
+        "norm", "n_iter", "step_size", "random_start", "clip", "random_state", "batch_size"
+    ),
+    prefer_skip_nested_validation=True,
+)
 def pgd(
     estimator,
     X,

@@ -6,11 +6,17 @@ from numbers import Real
 
 import numpy as np
 import pandas as pd
+from sklearn.utils._param_validation import (
+    Interval,
+    validate_parameter_constraints,
+    validate_params,
+)
 
+from .._validation import invalid_parameter
 from ._checks import check_eps
-from .attacks import prepare_attack
+from .attacks import ATTACK_CONSTRAINT, ATTACK_PARAMETER_CONSTRAINTS, prepare_attack
 
-__all__ = ["accuracy_curve", "check_bisection_params", "critical_distance"]
+__all__ = ["BISECTION_CONSTRAINTS", "accuracy_curve", "check_bisection_params", "critical_distance"]
 
 _GRID_START = 1e-3  # first eps of the automatic grid, as a fraction of the data's scale
 _GRID_FACTOR = 10**0.25  # four points per decade
@@ -19,7 +25,32 @@ _SATURATION_PATIENCE = 3  # points in a row whose accuracy moves less than _SATU
 _SATURATION_TOL = 0.005
 _GRID_RESOLUTION = 50  # default tol = max_eps / 50: finer than a 20-point grid
 
+# What both functions take besides the attack's keywords (checked by prepare_attack).
+_CURVE_CONSTRAINTS = {
+    "estimator": "no_validation",
+    "X": ["array-like"],
+    "y": ["array-like"],
+    "attack": ATTACK_CONSTRAINT,
+    "random_state": ATTACK_PARAMETER_CONSTRAINTS["random_state"],
+    "verbose": ["verbose"],
+}
+# critical_distance's own keywords; critical_distance_scorer checks them with these.
+BISECTION_CONSTRAINTS = {
+    "max_eps": [Interval(Real, 0, None, closed="neither"), None],
+    "tol": [Interval(Real, 0, None, closed="neither"), None],
+    "verbose": ["verbose"],
+}
 
+
+@validate_params(
+    _CURVE_CONSTRAINTS
+    | {
+        # Each entry is checked by check_eps: finite and >= 0.
+        "epsilons": ["array-like", None],
+        "relative": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def accuracy_curve(
     estimator,
     X,
@@ -90,6 +121,7 @@ def accuracy_curve(
     return curve
 
 
+@validate_params(_CURVE_CONSTRAINTS | BISECTION_CONSTRAINTS, prefer_skip_nested_validation=True)
 def critical_distance(
     estimator,
     X,
@@ -150,7 +182,7 @@ def critical_distance(
     >>> np.round(d, 2).tolist()
     [1.0, 3.0, 1.0, 3.0]
     """
-    check_bisection_params(attack, max_eps, tol)
+    _check_bisection_relations(attack, max_eps, tol)
     prepared = prepare_attack(attack, estimator, X, y, random_state=random_state, **attack_kw)
     if max_eps is None:
         max_eps = _default_max_eps(prepared, attack_kw.get("norm", "linf"))
@@ -232,19 +264,23 @@ def _saturated(accuracies):
     return started_falling and max(recent) - min(recent) < _SATURATION_TOL
 
 
-def check_bisection_params(attack, max_eps=None, tol=None):
-    """Check :func:`critical_distance`'s ``max_eps`` and ``tol``, before any data is seen.
+def check_bisection_params(attack, max_eps=None, tol=None, verbose=0):
+    """Check :func:`critical_distance`'s own parameters, before any data is seen.
 
-    :func:`critical_distance` starts with this check, and
-    :func:`~sklearn_robust.robustness.critical_distance_scorer` makes it at
+    Each is checked against :data:`BISECTION_CONSTRAINTS`, the constraints
+    :func:`critical_distance` is decorated with, and then what they cannot say:
+    that a callable attack needs ``max_eps`` and that ``tol < max_eps``.
+    :func:`critical_distance` makes the second check itself;
+    :func:`~sklearn_robust.robustness.critical_distance_scorer` makes both at
     construction. With ``max_eps=None``, ``tol`` is compared with the default
     ``max_eps`` later, once the data give it.
 
     Raises
     ------
-    ValueError
+    InvalidParameterError
         If ``max_eps`` is not a positive finite number (or None for a named
-        attack), or ``tol`` is not in ``(0, max_eps)``.
+        attack), ``tol`` is not in ``(0, max_eps)`` or ``verbose`` is not a
+        non-negative int; a ValueError and a TypeError.
 
     Examples
     --------
@@ -252,25 +288,29 @@ def check_bisection_params(attack, max_eps=None, tol=None):
     >>> check_bisection_params("pgd", max_eps=-1)
     Traceback (most recent call last):
     ...
-    ValueError: max_eps must be a positive finite number; got -1.
+    sklearn.utils._param_validation.InvalidParameterError: The 'max_eps' parameter of ...
     """
-    if max_eps is None:
-        if callable(attack):
-            raise ValueError("A callable attack needs max_eps.")
-    elif (
-        isinstance(max_eps, bool)
-        or not isinstance(max_eps, Real)
-        or not np.isfinite(max_eps)
-        or max_eps <= 0
-    ):
-        raise ValueError(f"max_eps must be a positive finite number; got {max_eps!r}.")
+    validate_parameter_constraints(
+        BISECTION_CONSTRAINTS,
+        {"max_eps": max_eps, "tol": tol, "verbose": verbose},
+        caller_name="critical_distance",
+    )
+    _check_bisection_relations(attack, max_eps, tol)
+
+
+def _check_bisection_relations(attack, max_eps, tol):
+    if max_eps is None and callable(attack):
+        # Named attacks scale max_eps to the data; a callable's scale cannot be guessed.
+        raise invalid_parameter(
+            "max_eps", "critical_distance", "a float > 0 for a callable attack", None
+        )
     if tol is not None:
         _check_tol(tol, np.inf if max_eps is None else float(max_eps))
 
 
 def _check_tol(tol, max_eps):
-    if isinstance(tol, bool) or not isinstance(tol, Real) or not 0 < tol < max_eps:
-        raise ValueError(f"tol must be in (0, max_eps={max_eps}); got {tol!r}.")
+    if not tol < max_eps:
+        raise invalid_parameter("tol", "critical_distance", f"< max_eps={max_eps:.6g}", tol)
 
 
 def _default_max_eps(prepared, norm):

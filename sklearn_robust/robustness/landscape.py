@@ -12,22 +12,34 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from .._torch import eval_mode, forward_in_chunks, to_numpy, to_tensor
-from .._validation import FLOAT32_MAX, check_float32_range, check_int
+from .._validation import FLOAT32_MAX, check_float32_range
 from ..bridge import as_torch
-from ._checks import check_batch_size
 
 __all__ = ["DecisionLandscape", "JacobianNormMap", "decision_landscape", "jacobian_norm_map"]
 
 _RANK_TOL = 1e-10  # relative size below which a direction counts as dependent
 _JIT_DEPRECATION = r"`torch\.jit\.script` is deprecated"
+
+# The plane of both maps; x's shape and range, and the directions' shape and rank, are
+# checked against the estimator by _plane.
+_PLANE_CONSTRAINTS = {
+    "estimator": "no_validation",
+    "x": ["array-like"],
+    "directions": ["array-like", None],
+    "extent": [Interval(Real, 0, None, closed="neither"), None],
+    "resolution": [Interval(Integral, 2, None, closed="left")],
+    "random_state": ["random_state"],
+}
+_POSITIVE_INT = [Interval(Integral, 1, None, closed="left")]
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,6 +120,9 @@ class JacobianNormMap(_Plane):
     output: str
 
 
+@validate_params(
+    _PLANE_CONSTRAINTS | {"batch_size": _POSITIVE_INT}, prefer_skip_nested_validation=True
+)
 def decision_landscape(
     estimator,
     x,
@@ -175,7 +190,6 @@ def decision_landscape(
         raise ValueError(
             f"decision_landscape needs a classifier; {type(estimator).__name__} has no classes_."
         )
-    batch_size = check_batch_size(batch_size)
     plane = _plane(estimator, x, directions, extent, resolution, random_state)
     labels, confidence = _predict_grid(estimator, plane.points, batch_size)
     shape = (plane.offsets.size,) * 2
@@ -189,6 +203,11 @@ def decision_landscape(
     )
 
 
+@validate_params(
+    _PLANE_CONSTRAINTS
+    | {"output": [StrOptions({"hidden", "decision"})], "chunk_size": _POSITIVE_INT},
+    prefer_skip_nested_validation=True,
+)
 def jacobian_norm_map(
     estimator,
     x,
@@ -256,9 +275,6 @@ def jacobian_norm_map(
     True
     """
     check_is_fitted(estimator)
-    if output not in ("hidden", "decision"):
-        raise ValueError(f"output must be 'hidden' or 'decision'; got {output!r}.")
-    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
     plane = _plane(estimator, x, directions, extent, resolution, random_state)
     module = as_torch(estimator, output=output)
     norms = _jacobian_norms(module, plane.points, chunk_size)
@@ -272,13 +288,13 @@ def jacobian_norm_map(
 
 
 def _plane(estimator, x, directions, extent, resolution, random_state) -> _Plane:
-    """Validate everything about the plane before any model is run."""
+    """Validate the plane against the estimator before any model is run.
+
+    The parameters' types and ranges were checked by ``validate_params``.
+    """
     center = _check_center(estimator, x)
-    resolution = check_int(resolution, "resolution", minimum=2)
     if extent is None:
         extent = float(np.linalg.norm(center)) or 1.0
-    elif not isinstance(extent, Real) or not np.isfinite(extent) or extent <= 0:
-        raise ValueError(f"extent must be a positive finite number or None; got {extent!r}.")
     if directions is None:
         directions = check_random_state(random_state).standard_normal((2, center.size))
     directions = _orthonormal(directions, center.size)

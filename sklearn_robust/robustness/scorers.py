@@ -19,20 +19,24 @@ import inspect
 from numbers import Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._checks import check_inputs
 from .attacks import (
+    ATTACK_CONSTRAINT,
+    ATTACK_PARAMETER_CONSTRAINTS,
     attack_keywords,
     check_attack_params,
-    check_random_state_param,
     prepare_attack,
 )
 from .curves import check_bisection_params, critical_distance, evaluated_rows, robust_accuracy
-from .smoothing import certify, check_smoothing_params
+from .smoothing import SMOOTHING_CONSTRAINTS, certify, check_smoothing_params
 
 __all__ = ["certified_accuracy_scorer", "critical_distance_scorer", "robust_accuracy_scorer"]
 
 _STATISTICS = {"median": np.median, "mean": np.mean}
+# A scorer uses one size for every example: a scalar, unlike the attacks' eps.
+_SCALAR_SIZE = [Interval(Real, 0, None, closed="left")]
 
 
 class _Scorer:
@@ -88,14 +92,6 @@ class CertifiedAccuracyScorer(_Scorer):
         return float(np.average(certified, weights=sample_weight))
 
 
-def _check_number(name, value, positive=False):
-    valid = isinstance(value, Real) and not isinstance(value, bool) and np.isfinite(value)
-    if not valid or not (value > 0 if positive else value >= 0):
-        raise ValueError(
-            f"{name} must be a finite number {'>' if positive else '>='} 0; got {value!r}."
-        )
-
-
 def _keywords(function, supplied):
     """The keyword parameters of ``function`` other than those the scorer ``supplied``,
     with their defaults."""
@@ -115,6 +111,15 @@ def _check_keywords(factory, given, accepted):
         )
 
 
+@validate_params(
+    {
+        "attack": ATTACK_CONSTRAINT,
+        "eps": _SCALAR_SIZE,
+        "relative": ["boolean"],
+        "random_state": ATTACK_PARAMETER_CONSTRAINTS["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def robust_accuracy_scorer(attack, eps, relative=False, *, random_state=0, **attack_kw):
     """Accuracy under ``attack`` at size ``eps``, as a scorer.
 
@@ -149,15 +154,20 @@ def robust_accuracy_scorer(attack, eps, relative=False, *, random_state=0, **att
     """
     # Checked here with prepare_attack's own checks: inside cross_val_score an error
     # would only turn every score into NaN, with a warning.
-    check_attack_params(attack, random_state=random_state, **attack_kw)
-    _check_number("eps", eps)
-    if not isinstance(relative, (bool, np.bool_)):
-        raise ValueError(f"relative must be True or False; got {relative!r}.")
+    check_attack_params(attack, **attack_kw)
     return RobustAccuracyScorer(
         attack=attack, eps=eps, relative=relative, random_state=random_state, **attack_kw
     )
 
 
+@validate_params(
+    {
+        "attack": ATTACK_CONSTRAINT,
+        "statistic": [StrOptions(set(_STATISTICS)), callable],
+        "random_state": ATTACK_PARAMETER_CONSTRAINTS["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def critical_distance_scorer(attack, statistic="median", *, random_state=0, **attack_kw):
     """A statistic of the critical distances of the correctly classified examples, as a scorer.
 
@@ -186,24 +196,26 @@ def critical_distance_scorer(attack, statistic="median", *, random_state=0, **at
     >>> critical_distance_scorer("noise", max_eps=10.0)
     critical_distance_scorer(attack='noise', statistic='median', random_state=0, max_eps=10.0)
     """
-    check_attack_params(attack)
     own = _keywords(critical_distance, supplied={"attack", "random_state"})
     for_attack = {k: v for k, v in attack_kw.items() if k not in own}
     accepted = attack_keywords(attack)
     if accepted is not None:
         _check_keywords("critical_distance_scorer", attack_kw, {*own, *accepted})
-    if not callable(statistic) and statistic not in _STATISTICS:
-        raise ValueError(
-            f"statistic must be one of {sorted(_STATISTICS)} or a callable; got {statistic!r}."
-        )
-    bisection = own | attack_kw
-    check_bisection_params(attack, bisection["max_eps"], bisection["tol"])
-    check_attack_params(attack, random_state=random_state, **for_attack)
+    check_bisection_params(attack, **(own | {k: v for k, v in attack_kw.items() if k in own}))
+    check_attack_params(attack, **for_attack)
     return CriticalDistanceScorer(
         attack=attack, statistic=statistic, random_state=random_state, **attack_kw
     )
 
 
+@validate_params(
+    {
+        "sigma": SMOOTHING_CONSTRAINTS["sigma"],
+        "radius": _SCALAR_SIZE,
+        "random_state": SMOOTHING_CONSTRAINTS["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def certified_accuracy_scorer(sigma, radius, *, random_state=0, **certify_kw):
     """Fraction of examples the smoothed classifier labels correctly with a radius >= ``radius``.
 
@@ -231,12 +243,7 @@ def certified_accuracy_scorer(sigma, radius, *, random_state=0, **certify_kw):
     # certify's abstain is the scorer's own (None), as are sigma and random_state.
     accepted = _keywords(certify, supplied={"sigma", "abstain", "random_state"})
     _check_keywords("certified_accuracy_scorer", certify_kw, accepted)
-    params = accepted | certify_kw
-    check_smoothing_params(
-        sigma, params["alpha"], params["batch_size"], n0=params["n0"], n=params["n"]
-    )
-    _check_number("radius", radius)
-    check_random_state_param(random_state)
+    check_smoothing_params(**certify_kw)
     return CertifiedAccuracyScorer(
         sigma=sigma, radius=radius, random_state=random_state, **certify_kw
     )

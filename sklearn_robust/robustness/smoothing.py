@@ -7,14 +7,36 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from scipy.stats import beta, binom, norm
+from sklearn.utils._param_validation import (
+    Interval,
+    validate_parameter_constraints,
+    validate_params,
+)
 
 from .._torch import forward_in_chunks, seed_from, to_numpy, to_tensor, torch_generator
-from ._checks import check_batch_size, check_inputs
+from ._checks import check_inputs
 from ._predictor import ClassPredictor
 
-__all__ = ["certify", "check_smoothing_params", "smoothed_predict"]
+__all__ = ["SMOOTHING_CONSTRAINTS", "certify", "check_smoothing_params", "smoothed_predict"]
+
+# certify's parameters; smoothed_predict takes them all but n0, and
+# certified_accuracy_scorer checks its keywords with them.
+SMOOTHING_CONSTRAINTS = {
+    "estimator": "no_validation",
+    "X": ["array-like"],
+    "sigma": [Interval(Real, 0, None, closed="neither")],
+    "n0": [Interval(Integral, 1, None, closed="left")],
+    "n": [Interval(Integral, 1, None, closed="left")],
+    "alpha": [Interval(Real, 0, 1, closed="neither")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    # Any label; that it is not one of the estimator's classes is checked with the estimator.
+    "abstain": "no_validation",
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
 
 
+@validate_params(SMOOTHING_CONSTRAINTS, prefer_skip_nested_validation=True)
 def certify(
     estimator,
     X,
@@ -83,7 +105,7 @@ def certify(
     >>> np.round(radii, 2).tolist()   # [1, 0] is 1.0 from the boundary
     [0.97, 0.0]
     """
-    X, classes = _validate(estimator, X, sigma, alpha, batch_size, abstain, n0=n0, n=n)
+    X, classes = _validate(estimator, X, abstain)
     selection, estimation = _votes(
         estimator, X, sigma, (n0, n), batch_size, random_state, verbose, "certify"
     )
@@ -96,6 +118,10 @@ def certify(
     return _labels(classes, top, certified, abstain), radii
 
 
+@validate_params(
+    {key: value for key, value in SMOOTHING_CONSTRAINTS.items() if key != "n0"},
+    prefer_skip_nested_validation=True,
+)
 def smoothed_predict(
     estimator,
     X,
@@ -153,7 +179,7 @@ def smoothed_predict(
     ...                  random_state=0).tolist()
     ['a', None]
     """
-    X, classes = _validate(estimator, X, sigma, alpha, batch_size, abstain, n=n)
+    X, classes = _validate(estimator, X, abstain)
     (counts,) = _votes(estimator, X, sigma, (n,), batch_size, random_state, verbose, "predict")
     order = np.argsort(-counts, axis=1, kind="stable")
     top = order[:, 0]
@@ -164,55 +190,38 @@ def smoothed_predict(
     return _labels(classes, top, p_value <= alpha, abstain)
 
 
-def check_smoothing_params(sigma, alpha=0.001, batch_size=10000, **draws):
-    """Check the parameters of :func:`certify` and :func:`smoothed_predict`, without data.
+def check_smoothing_params(**params):
+    """Check parameters of :func:`certify` by name, without data.
 
-    Both functions start with this check, and
-    :func:`~sklearn_robust.robustness.certified_accuracy_scorer` makes it at
-    construction.
+    Each is checked against :data:`SMOOTHING_CONSTRAINTS`, the constraints
+    :func:`certify` and :func:`smoothed_predict` are decorated with;
+    :func:`~sklearn_robust.robustness.certified_accuracy_scorer` makes this
+    check at construction.
 
     Parameters
     ----------
-    sigma : float
-        Must be a positive finite number.
-    alpha : float, default=0.001
-        Must lie in (0, 1).
-    batch_size : int, default=10000
-        Must be a positive integer.
-    **draws
-        Numbers of noise draws (``n0``, ``n``), each a positive integer.
+    **params
+        Parameters of :func:`certify` (``sigma``, ``n0``, ``n``, ``alpha``,
+        ``batch_size``, ``random_state``, ``verbose``).
 
     Raises
     ------
-    ValueError
-        Naming the first bad parameter.
+    InvalidParameterError
+        Naming the first bad parameter; a ValueError and a TypeError.
 
     Examples
     --------
     >>> from sklearn_robust.robustness.smoothing import check_smoothing_params
-    >>> check_smoothing_params(0.5, n=0)
+    >>> check_smoothing_params(sigma=0.5, n=0)
     Traceback (most recent call last):
     ...
-    ValueError: n must be a positive integer; got 0.
+    sklearn.utils._param_validation.InvalidParameterError: The 'n' parameter of certify ...
     """
-    if (
-        isinstance(sigma, bool)
-        or not isinstance(sigma, Real)
-        or not np.isfinite(sigma)
-        or sigma <= 0
-    ):
-        raise ValueError(f"sigma must be a positive finite number; got {sigma!r}.")
-    for name, value in draws.items():
-        if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1); got {alpha!r}.")
-    check_batch_size(batch_size)
+    validate_parameter_constraints(SMOOTHING_CONSTRAINTS, params, caller_name="certify")
 
 
-def _validate(estimator, X, sigma, alpha, batch_size, abstain, **draws):
-    """Check every parameter and X, before any work; returns X (float32) and ``classes_``."""
-    check_smoothing_params(sigma, alpha, batch_size, **draws)
+def _validate(estimator, X, abstain):
+    """Check X and abstain against the estimator; returns X (float32) and ``classes_``."""
     X, _ = check_inputs(estimator, X)
     classes = np.asarray(estimator.classes_)
     if abstain is not None and any(label == abstain for label in classes.tolist()):

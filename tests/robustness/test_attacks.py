@@ -11,10 +11,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_robust import RobustNetClassifier
 from sklearn_robust.datasets import load_digits
-from sklearn_robust.robustness import fgsm, pgd, random_noise
+from sklearn_robust.robustness import fgsm, pgd, prepare_attack, random_noise
 from sklearn_robust.robustness.attacks import wrong_class_log_odds
 
 from ..conftest import cuda
@@ -247,10 +248,12 @@ def test_robust_accuracy_agrees_with_art(case, digits_net):
 # -------------------------------------------------------------------------- bad input
 def test_bad_input(linear, digits_net):
     model, X, y, *_ = linear
-    with pytest.raises(ValueError, match="eps"):
+    with pytest.raises(InvalidParameterError, match="The 'eps' parameter of fgsm must be"):
         fgsm(model, X, y, -0.1)
-    with pytest.raises(ValueError, match="eps"):
+    with pytest.raises(ValueError, match="eps must be a scalar or have one value per example"):
         pgd(model, X, y, np.full(len(X) - 1, 0.1))
+    with pytest.raises(ValueError, match=r"eps must be finite and >= 0"):
+        pgd(model, X, y, np.r_[np.full(len(X) - 1, 0.1), -0.1])
     with pytest.raises(ValueError, match="one label per row"):
         pgd(model, X, y[:-1], 0.1)
     with pytest.raises(ValueError, match="does not know"):
@@ -261,12 +264,19 @@ def test_bad_input(linear, digits_net):
         fgsm(model, X[:, :3], y, 0.1)
     with pytest.raises(ValueError, match=r"NaN|infinity"):
         fgsm(model, np.where(X > 3, np.nan, X), y, 0.1)
-    with pytest.raises(ValueError, match="norm"):
+    with pytest.raises(InvalidParameterError, match="The 'norm' parameter of pgd must be"):
         pgd(model, X, y, 0.1, norm="l1")
-    with pytest.raises(ValueError, match="n_iter"):
+    with pytest.raises(InvalidParameterError, match="The 'n_iter' parameter of pgd must be"):
         pgd(model, X, y, 0.1, n_iter=0)
-    with pytest.raises(ValueError, match="step_size"):
+    with pytest.raises(InvalidParameterError, match="The 'step_size' parameter of pgd must be"):
         pgd(model, X, y, 0.1, step_size=-1.0)
+    with pytest.raises(InvalidParameterError, match="The 'clip' parameter of pgd must be"):
+        pgd(model, X, y, 0.1, clip=(1, 0))
+    # The keywords prepare_attack checks are named as parameters of the function called.
+    with pytest.raises(InvalidParameterError, match="The 'n_iter' parameter of prepare_attack"):
+        prepare_attack("pgd", model, X, y, n_iter=0)
+    with pytest.raises(InvalidParameterError, match="The 'attack' parameter of prepare_attack"):
+        prepare_attack("cw", model, X, y)
     with pytest.raises(NotFittedError):
         fgsm(LogisticRegression(), X, y, 0.1)
     knn = make_pipeline(StandardScaler(), KNeighborsClassifier()).fit(X, y)

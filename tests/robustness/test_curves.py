@@ -6,6 +6,7 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_robust.robustness import accuracy_curve, critical_distance, random_noise
 
@@ -93,14 +94,17 @@ def test_callable_attack_and_black_box_model(linear):
 
 def test_critical_distance_bad_input(linear):
     model, X, y, *_ = linear
-    with pytest.raises(ValueError, match="max_eps"):
+    with pytest.raises(InvalidParameterError, match="'max_eps' parameter of critical_distance"):
         critical_distance(model, X, y, "pgd", max_eps=-1)
-    with pytest.raises(ValueError, match="tol"):
+    with pytest.raises(InvalidParameterError, match=r"'tol' parameter .* < max_eps=1\."):
         critical_distance(model, X, y, "pgd", max_eps=1.0, tol=2.0)
-    with pytest.raises(ValueError, match="callable attack needs max_eps"):
+    with pytest.raises(InvalidParameterError, match=r"'max_eps' parameter .* callable attack"):
         critical_distance(model, X, y, lambda est, X, y, eps: X)
-    with pytest.raises(ValueError, match="attack must be one of"):
+    with pytest.raises(InvalidParameterError, match="'attack' parameter of critical_distance"):
         critical_distance(model, X, y, "cw")
+    # The attack's keywords, checked by prepare_attack, are named as critical_distance's.
+    with pytest.raises(InvalidParameterError, match="'norm' parameter of critical_distance"):
+        critical_distance(model, X, y, "pgd", norm="l3")
     with pytest.raises(TypeError, match="unexpected"):
         critical_distance(model, X, y, "noise", n_iter=3)
 
@@ -146,8 +150,12 @@ def test_accuracy_curve_is_a_dataframe_with_the_same_noise_for_each_eps(linear):
 
 def test_accuracy_curve_bad_input(linear, capsys):
     model, X, y, *_ = linear
-    with pytest.raises(ValueError, match="epsilons"):
+    with pytest.raises(ValueError, match="epsilons must be finite and >= 0"):
         accuracy_curve(model, X, y, "fgsm", [0.1, -0.1])
+    with pytest.raises(InvalidParameterError, match="'epsilons' parameter of accuracy_curve"):
+        accuracy_curve(model, X, y, "fgsm", 0.1)
+    with pytest.raises(InvalidParameterError, match="'n_iter' parameter of accuracy_curve"):
+        accuracy_curve(model, X, y, "pgd", [0.1], n_iter=0)
     with pytest.raises(ValueError, match="one label per row"):
         accuracy_curve(model, X, y[:10], "fgsm", [0.1])
     accuracy_curve(model, X, y, "fgsm", [0.1], verbose=1)

@@ -9,6 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_robust import RobustNetClassifier
 from sklearn_robust.datasets import load_digits
@@ -119,13 +120,13 @@ def test_repr_and_pickle():
 
 
 def test_bad_parameters_raise_at_construction():
-    with pytest.raises(ValueError, match="eps"):
+    with pytest.raises(InvalidParameterError, match="'eps' parameter of robust_accuracy_scorer"):
         robust_accuracy_scorer("pgd", eps=-1)
-    with pytest.raises(ValueError, match="statistic"):
+    with pytest.raises(InvalidParameterError, match="'statistic' parameter of critical_distance_s"):
         critical_distance_scorer("pgd", statistic="mode")
-    with pytest.raises(ValueError, match="sigma"):
+    with pytest.raises(InvalidParameterError, match="'sigma' parameter of certified_accuracy_s"):
         certified_accuracy_scorer(sigma=0.0, radius=0.5)
-    with pytest.raises(ValueError, match="radius"):
+    with pytest.raises(InvalidParameterError, match="'radius' parameter of certified_accuracy_s"):
         certified_accuracy_scorer(sigma=0.5, radius=-0.5)
 
 
@@ -135,10 +136,10 @@ def _shift(estimator, X, y, eps, strength=1.0):
 
 
 @pytest.mark.parametrize(
-    ("factory", "kwargs", "message"),
+    ("factory", "kwargs", "name"),
     [
-        (robust_accuracy_scorer, dict(attack="nosuch", eps=0.1), "attack must be one of"),
-        (robust_accuracy_scorer, dict(attack="pgd", eps=0.1, norm="l3"), "norm must be one of"),
+        (robust_accuracy_scorer, dict(attack="nosuch", eps=0.1), "attack"),
+        (robust_accuracy_scorer, dict(attack="pgd", eps=0.1, norm="l3"), "norm"),
         (robust_accuracy_scorer, dict(attack="pgd", eps=0.1, n_iter=0), "n_iter"),
         (robust_accuracy_scorer, dict(attack="pgd", eps=0.1, step_size=-1.0), "step_size"),
         (robust_accuracy_scorer, dict(attack="pgd", eps=0.1, step_size=np.nan), "step_size"),
@@ -149,17 +150,19 @@ def _shift(estimator, X, y, eps, strength=1.0):
         (robust_accuracy_scorer, dict(attack="pgd", eps=np.inf), "eps"),
         (robust_accuracy_scorer, dict(attack="pgd", eps=0.1, relative="yes"), "relative"),
         (robust_accuracy_scorer, dict(attack=_shift, eps=0.1, batch_size=0), "batch_size"),
-        (critical_distance_scorer, dict(attack="nosuch"), "attack must be one of"),
+        (critical_distance_scorer, dict(attack="nosuch"), "attack"),
         (critical_distance_scorer, dict(attack="pgd", max_eps=-1), "max_eps"),
         (critical_distance_scorer, dict(attack="pgd", max_eps=np.inf), "max_eps"),
         (critical_distance_scorer, dict(attack="pgd", tol=0.0), "tol"),
         (critical_distance_scorer, dict(attack="pgd", max_eps=1.0, tol=2.0), "tol"),
-        (critical_distance_scorer, dict(attack="pgd", norm="l3"), "norm must be one of"),
+        (critical_distance_scorer, dict(attack="pgd", norm="l3"), "norm"),
         (critical_distance_scorer, dict(attack="noise", batch_size=0), "batch_size"),
-        (critical_distance_scorer, dict(attack=_shift), "callable attack needs max_eps"),
-        (certified_accuracy_scorer, dict(sigma=0.5, radius=0.1, n=0), "n must"),
-        (certified_accuracy_scorer, dict(sigma=0.5, radius=0.1, n0=0), "n0 must"),
-        (certified_accuracy_scorer, dict(sigma=0.5, radius=0.1, n=10.5), "n must"),
+        (critical_distance_scorer, dict(attack=_shift), "max_eps"),
+        (certified_accuracy_scorer, dict(sigma=0.5, radius=0.1, n=0), "n"),
+        (certified_accuracy_scorer, dict(sigma=0.5, radius=0.1, n0=0), "n0"),
+        (certified_accuracy_scorer, dict(sigma=0.5, radius=0.1, verbose=-1), "verbose"),
+        (critical_distance_scorer, dict(attack="pgd", verbose="loud"), "verbose"),
+        (certified_accuracy_scorer, dict(sigma=0.5, radius=0.1, n=10.5), "n"),
         (certified_accuracy_scorer, dict(sigma=0.5, radius=0.1, alpha=1.5), "alpha"),
         (certified_accuracy_scorer, dict(sigma=0.5, radius=0.1, batch_size=0), "batch_size"),
         (certified_accuracy_scorer, dict(sigma=np.nan, radius=0.1), "sigma"),
@@ -167,9 +170,12 @@ def _shift(estimator, X, y, eps, strength=1.0):
     ],
     ids=lambda value: getattr(value, "__name__", None),
 )
-def test_every_attack_parameter_is_checked_at_construction(factory, kwargs, message):
+def test_every_attack_parameter_is_checked_at_construction(factory, kwargs, name):
     # Raised inside cross_val_score, these errors would only give NaN scores and a warning.
-    with pytest.raises(ValueError, match=message):
+    # They are the errors the functions called at scoring time raise, named as the factory's.
+    with pytest.raises(
+        InvalidParameterError, match=f"The '{name}' parameter of {factory.__name__} must be"
+    ):
         factory(**kwargs)
 
 

@@ -10,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_robust.robustness import certify, smoothed_predict
 
@@ -273,28 +274,36 @@ def test_agrees_with_a_reference_loop():
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
+    "kwargs, name",
     [
         (dict(sigma=0.0), "sigma"),
         (dict(sigma=-1.0), "sigma"),
         (dict(sigma=np.inf), "sigma"),
         (dict(alpha=0.0), "alpha"),
         (dict(alpha=1.0), "alpha"),
-        (dict(n=0), "n must"),
-        (dict(n=10.5), "n must"),
+        (dict(n=0), "n"),
+        (dict(n=10.5), "n"),
         (dict(n0=0), "n0"),
         (dict(batch_size=0), "batch_size"),
-        (dict(abstain=1), "abstain"),
+        (dict(verbose=-1), "verbose"),
+        (dict(random_state=-1), "random_state"),
     ],
 )
-def test_bad_parameters_raise(linear, kwargs, message):
+def test_bad_parameters_raise(linear, kwargs, name):
     call = dict(X=np.zeros((2, N_FEATURES)), sigma=SIGMA, n=10) | kwargs
     n0 = call.pop("n0", 5)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InvalidParameterError, match=f"The '{name}' parameter of certify must be"):
         certify(linear, n0=n0, **call)
     if "n0" not in kwargs:
-        with pytest.raises(ValueError, match=message):
+        match = f"The '{name}' parameter of smoothed_predict must be"
+        with pytest.raises(InvalidParameterError, match=match):
             smoothed_predict(linear, **call)
+
+
+def test_abstain_among_the_classes_raises(linear):
+    for function in (certify, smoothed_predict):
+        with pytest.raises(ValueError, match="abstain=1 is one of the estimator's classes"):
+            function(linear, np.zeros((2, N_FEATURES)), SIGMA, n=10, abstain=1)
 
 
 @pytest.mark.parametrize("function", [certify, smoothed_predict])
