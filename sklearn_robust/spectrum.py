@@ -11,10 +11,11 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._torch import binary_exponent, resolve_device, to_numpy, to_tensor, torch_generator
+from ._validation import invalid_parameter
 
 __all__ = ["PowerLawFit", "PowerLawSpectrum", "covariance_spectrum", "fit_power_law"]
 
@@ -33,7 +34,21 @@ SCALE_CHECK_COLUMNS = ["width", "repeat", "alpha", "alpha_stderr", "r2", "n_max"
 MIN_POINTS = 3
 MIN_RANKS = 2
 
+# The parameters of PowerLawSpectrum, which the functions it is built on take too.
+# That n_max exceeds n_min is checked by _check_rank_range.
+_PARAMETER_CONSTRAINTS = {
+    "n_min": [Interval(Integral, 1, None, closed="left")],
+    "n_max": [Interval(Integral, 2, None, closed="left")],
+    "weighting": [StrOptions(set(WEIGHTINGS))],
+    # A name is checked by resolve_device, as torch reads it.
+    "device": [str, torch.device, None],
+}
 
+
+@validate_params(
+    {"X": ["array-like"], "device": _PARAMETER_CONSTRAINTS["device"]},
+    prefer_skip_nested_validation=True,
+)
 def covariance_spectrum(X, device="auto"):
     """Eigenvalues of the sample covariance of ``X``, largest first.
 
@@ -161,6 +176,11 @@ class PowerLawFit:
     n_points: int
 
 
+@validate_params(
+    {"eigenvalues": ["array-like"]}
+    | {key: _PARAMETER_CONSTRAINTS[key] for key in ("n_min", "n_max", "weighting")},
+    prefer_skip_nested_validation=True,
+)
 def fit_power_law(eigenvalues, n_min=11, n_max=500, weighting="uniform"):
     """Fit ``lambda_n = lambda_1 n^-alpha`` by linear regression in log-log coordinates.
 
@@ -210,7 +230,7 @@ def fit_power_law(eigenvalues, n_min=11, n_max=500, weighting="uniform"):
     >>> round(fit.alpha, 6), (fit.n_min, fit.n_max)
     (1.0, (11, 100))
     """
-    _check_fit_parameters(n_min, n_max, weighting)
+    _check_rank_range(n_min, n_max, "fit_power_law")
     spectrum = _as_spectrum(eigenvalues)
     first, last = _fit_range(n_min, n_max, _count_usable(spectrum), spectrum.size)
     ranks = np.arange(first, last + 1, dtype=np.float64)
@@ -230,17 +250,10 @@ def fit_power_law(eigenvalues, n_min=11, n_max=500, weighting="uniform"):
     )
 
 
-def _check_fit_parameters(n_min, n_max, weighting):
-    """Reject rank ranges and weightings that cannot describe a fit."""
-    for name, value in (("n_min", n_min), ("n_max", n_max)):
-        if not isinstance(value, Integral) or isinstance(value, bool):
-            raise ValueError(f"{name} must be an integer; got {value!r}.")
-    if n_min < 1:
-        raise ValueError(f"n_min must be >= 1 (ranks are 1-based); got n_min={n_min}.")
+def _check_rank_range(n_min, n_max, caller):
+    """n_max must exceed n_min; the constraints check each one alone."""
     if n_max <= n_min:
-        raise ValueError(f"n_max must be > n_min; got n_min={n_min}, n_max={n_max}.")
-    if weighting not in WEIGHTINGS:
-        raise ValueError(f"weighting must be one of {WEIGHTINGS}; got {weighting!r}.")
+        raise invalid_parameter("n_max", caller, f"> n_min={n_min}", n_max)
 
 
 def _as_spectrum(eigenvalues):
@@ -371,12 +384,7 @@ class PowerLawSpectrum(BaseEstimator):
     (1.0, (2, 50))
     """
 
-    _parameter_constraints: dict = {
-        "n_min": [Interval(Integral, 1, None, closed="left")],
-        "n_max": [Interval(Integral, 2, None, closed="left")],
-        "weighting": [StrOptions(set(WEIGHTINGS))],
-        "device": [str, torch.device, None],
-    }
+    _parameter_constraints: dict = dict(_PARAMETER_CONSTRAINTS)
 
     def __init__(self, n_min=11, n_max=500, weighting="uniform", device="auto"):
         self.n_min = n_min
@@ -566,9 +574,7 @@ class PowerLawSpectrum(BaseEstimator):
         }
 
     def _check_range(self):
-        """n_max must exceed n_min; the constraints check each one alone."""
-        if self.n_max <= self.n_min:
-            raise ValueError(f"n_max must be > n_min; got n_min={self.n_min}, n_max={self.n_max}.")
+        _check_rank_range(self.n_min, self.n_max, type(self).__name__)
 
     def _warn_if_rank_deficient(self, shape):
         """Warn when the sample count, not the width, caps the ranks of the fit."""

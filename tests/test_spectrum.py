@@ -10,6 +10,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_robust.spectrum import (
     PowerLawFit,
@@ -216,18 +217,26 @@ def test_fit_power_law_rejects_bad_spectra(eigenvalues, match):
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "name"),
     [
-        {"n_min": 0},
-        {"n_min": 10, "n_max": 10},
-        {"n_min": 2.5},
-        {"n_max": None},
-        {"weighting": "sqrt"},
+        ({"n_min": 0}, "n_min"),
+        ({"n_min": 10, "n_max": 10}, "n_max"),
+        ({"n_min": 2.5}, "n_min"),
+        ({"n_max": None}, "n_max"),
+        ({"weighting": "sqrt"}, "weighting"),
     ],
 )
-def test_fit_power_law_rejects_bad_parameters(kwargs):
-    with pytest.raises(ValueError):
+def test_fit_power_law_rejects_bad_parameters(kwargs, name):
+    with pytest.raises(
+        InvalidParameterError, match=f"The '{name}' parameter of fit_power_law must be"
+    ):
         fit_power_law(power_law(100, 1.0), **kwargs)
+
+
+@pytest.mark.parametrize(("device", "error"), [(3, InvalidParameterError), ("tpu", ValueError)])
+def test_covariance_spectrum_rejects_a_bad_device(device, error):
+    with pytest.raises(error, match="device"):
+        covariance_spectrum(np.ones((3, 2)), device=device)
 
 
 @settings(
@@ -332,11 +341,18 @@ def test_two_features_give_an_exact_slope_with_infinite_error():
 
 
 @pytest.mark.parametrize(
-    "params", [{"n_min": 0}, {"n_max": 5, "n_min": 5}, {"weighting": "sqrt"}, {"n_max": 2.5}]
+    ("params", "name"),
+    [
+        ({"n_min": 0}, "n_min"),
+        ({"n_max": 5, "n_min": 5}, "n_max"),
+        ({"weighting": "sqrt"}, "weighting"),
+        ({"n_max": 2.5}, "n_max"),
+    ],
 )
-def test_estimator_rejects_bad_parameters(params):
+def test_estimator_rejects_bad_parameters(params, name):
     X = np.random.default_rng(0).normal(size=(50, 10))
-    with pytest.raises(ValueError):
+    match = f"The '{name}' parameter of PowerLawSpectrum must be"
+    with pytest.raises(InvalidParameterError, match=match):
         PowerLawSpectrum(device="cpu", **params).fit(X)
 
 
