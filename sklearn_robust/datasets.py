@@ -5,8 +5,9 @@ from __future__ import annotations
 import gzip
 import itertools
 import math
-import numbers
+import os
 import zlib
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,9 @@ import pandas as pd
 from sklearn import datasets as _sk_datasets
 from sklearn.datasets import fetch_openml
 from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ._validation import check_int
+from ._validation import invalid_parameter
 
 __all__ = ["load_csv", "load_digits", "load_mnist", "make_entangled_rings", "make_torus"]
 
@@ -71,19 +73,16 @@ def _pixel_names(shape):
     return [f"pixel_{row}_{col}" for row in range(shape[0]) for col in range(shape[1])]
 
 
-def _check_real(value, name, *, minimum=0.0, inclusive=True):
-    """Raise ValueError unless ``value`` is a finite real number above ``minimum``."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = value >= minimum if inclusive else value > minimum
-    if not ok:
-        bound = ">=" if inclusive else ">"
-        raise ValueError(f"{name} must be a finite number {bound} {minimum}; got {value!r}.")
-
-
 # --------------------------------------------------------------------------- digits
 
 
+_POSITIVE = Interval(Real, 0, None, closed="neither")  # also refuses inf and NaN
+_NON_NEGATIVE = Interval(Real, 0, None, closed="left")
+
+
+@validate_params(
+    {"return_X_y": ["boolean"], "as_frame": ["boolean"]}, prefer_skip_nested_validation=True
+)
 def load_digits(*, return_X_y=False, as_frame=False):
     """Load scikit-learn's 8x8 handwritten digits with pixels scaled to [0, 1].
 
@@ -131,6 +130,16 @@ def load_digits(*, return_X_y=False, as_frame=False):
 # --------------------------------------------------------------------------- MNIST
 
 
+@validate_params(
+    {
+        "data_dir": [str, os.PathLike, None],
+        "split": [StrOptions(set(_IDX_PREFIX))],
+        "return_X_y": ["boolean"],
+        "as_frame": ["boolean"],
+        "scale": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_mnist(data_dir=None, *, split="train", return_X_y=False, as_frame=False, scale=True):
     """Load MNIST from a local directory or CSV file, or else from OpenML.
 
@@ -183,8 +192,6 @@ def load_mnist(data_dir=None, *, split="train", return_X_y=False, as_frame=False
     >>> X.shape, X.dtype, y.dtype  # doctest: +SKIP
     ((10000, 784), dtype('float32'), dtype('int64'))
     """
-    if split not in _IDX_PREFIX:
-        raise ValueError(f"split must be 'train' or 'test'; got {split!r}.")
     if data_dir is None:
         pixels, y, source = _fetch_openml_mnist(split)
     else:
@@ -352,6 +359,17 @@ def _fetch_openml_mnist(split):
 # --------------------------------------------------------------------------- generic CSV
 
 
+@validate_params(
+    {
+        "path": [str, os.PathLike],
+        "label_column": [Integral, str],
+        "header": [StrOptions({"infer"}), Interval(Integral, 0, None, closed="left"), None],
+        "scale": [_POSITIVE, None],
+        "return_X_y": ["boolean"],
+        "as_frame": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_csv(
     path, *, label_column=-1, header="infer", scale=None, return_X_y=False, as_frame=False
 ):
@@ -404,10 +422,6 @@ def load_csv(
     >>> X.tolist(), y.tolist()
     ([[0.0, 1.0], [1.0, 0.0]], [0, 1])
     """
-    if not (header in ("infer", None) or isinstance(header, numbers.Integral)):
-        raise ValueError(f"header must be 'infer', an int or None; got {header!r}.")
-    if scale is not None:
-        _check_real(scale, "scale", inclusive=False)
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"No CSV file at '{path}'.")
@@ -470,7 +484,7 @@ def _is_number(text):
 
 
 def _label_name(frame, label_column, path):
-    if isinstance(label_column, numbers.Integral) and not isinstance(label_column, bool):
+    if isinstance(label_column, Integral) and not isinstance(label_column, bool):
         if -frame.shape[1] <= label_column < frame.shape[1]:
             return frame.columns[label_column]
     elif label_column in frame.columns:
@@ -495,6 +509,16 @@ def _check_features(features, path):
 # --------------------------------------------------------------------------- toy manifolds
 
 
+@validate_params(
+    {
+        # A pair's entries are checked by _class_sizes.
+        "n_samples": [Interval(Integral, 4, None, closed="left"), tuple, list],
+        "noise": [_NON_NEGATIVE],
+        "radius": [_POSITIVE],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_entangled_rings(n_samples=1000, *, noise=0.0, radius=1.0, random_state=None):
     """Make two linked rings in 3-D, one class each.
 
@@ -509,7 +533,8 @@ def make_entangled_rings(n_samples=1000, *, noise=0.0, radius=1.0, random_state=
     ----------
     n_samples : int or tuple of two ints, default=1000
         Total number of points, split as evenly as possible (ring 1 gets the odd one),
-        or the number of points on each ring. Each ring needs at least 2 points.
+        or the number of points on each ring. Each ring needs at least 2 points
+        (so at least 4 in all).
     noise : float, default=0.0
         Standard deviation of the Gaussian noise added to every coordinate.
     radius : float, default=1.0
@@ -533,8 +558,6 @@ def make_entangled_rings(n_samples=1000, *, noise=0.0, radius=1.0, random_state=
     ((200, 3), dtype('float32'), 100)
     """
     n0, n1 = _class_sizes(n_samples)
-    _check_real(noise, "noise")
-    _check_real(radius, "radius", inclusive=False)
     rng = check_random_state(random_state)
     t = rng.uniform(0.0, 2 * np.pi, size=n0)
     s = rng.uniform(0.0, 2 * np.pi, size=n1)
@@ -549,17 +572,34 @@ def make_entangled_rings(n_samples=1000, *, noise=0.0, radius=1.0, random_state=
 
 def _class_sizes(n_samples):
     """Turn ``n_samples`` into the two class sizes, as scikit-learn's ``make_moons`` does."""
-    if isinstance(n_samples, numbers.Integral) and not isinstance(n_samples, bool):
-        sizes = (n_samples // 2, n_samples - n_samples // 2)
-    elif isinstance(n_samples, (tuple, list)) and len(n_samples) == 2:
-        sizes = tuple(n_samples)
-    else:
-        raise ValueError(f"n_samples must be an int or a pair of ints; got {n_samples!r}.")
-    for size in sizes:
-        check_int(size, "the number of samples per class", minimum=2)
-    return int(sizes[0]), int(sizes[1])
+    if isinstance(n_samples, Integral):
+        return n_samples // 2, n_samples - n_samples // 2
+    # A tuple or list (validate_params); its entries are checked here.
+    if len(n_samples) != 2 or not all(
+        isinstance(size, Integral) and not isinstance(size, bool) and size >= 2
+        for size in n_samples
+    ):
+        raise invalid_parameter(
+            "n_samples",
+            "make_entangled_rings",
+            "an int >= 4 or a pair of ints >= 2 (the points of each ring)",
+            n_samples,
+        )
+    return int(n_samples[0]), int(n_samples[1])
 
 
+@validate_params(
+    {
+        # That n_samples covers 2 points per finest region is checked with levels.
+        "n_samples": [Interval(Integral, 4, None, closed="left")],
+        "levels": ["array-like"],
+        "major_radius": [_POSITIVE],
+        "minor_radius": [_POSITIVE],
+        "noise": [_NON_NEGATIVE],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_torus(
     n_samples=1600,
     *,
@@ -613,14 +653,14 @@ def make_torus(
     ((400, 3), (400, 3), True)
     """
     levels = _check_levels(levels)
-    n_samples = check_int(n_samples, "n_samples", minimum=2 * levels[-1])
-    _check_real(major_radius, "major_radius", inclusive=False)
-    _check_real(minor_radius, "minor_radius", inclusive=False)
-    if minor_radius >= major_radius:
-        raise ValueError(
-            f"minor_radius ({minor_radius}) must be smaller than major_radius ({major_radius})."
+    if n_samples < 2 * levels[-1]:
+        raise invalid_parameter(
+            "n_samples", "make_torus", f">= 2 * levels[-1] = {2 * levels[-1]}", n_samples
         )
-    _check_real(noise, "noise")
+    if minor_radius >= major_radius:
+        raise invalid_parameter(
+            "minor_radius", "make_torus", f"smaller than major_radius={major_radius}", minor_radius
+        )
     rng = check_random_state(random_state)
     phi = rng.uniform(0.0, 2 * np.pi, size=n_samples)
     theta = rng.uniform(0.0, 2 * np.pi, size=n_samples)
@@ -636,16 +676,18 @@ def make_torus(
 
 
 def _check_levels(levels):
-    try:
-        levels = [check_int(k, "each level", minimum=2) for k in levels]
-    except TypeError as exc:
-        raise ValueError(f"levels must be a sequence of ints; got {levels!r}.") from exc
+    """The levels as a list of ints; that they increase and divide validate_params cannot say."""
+    if not all(isinstance(k, Integral) and not isinstance(k, bool) and k >= 2 for k in levels):
+        raise invalid_parameter("levels", "make_torus", "a sequence of ints >= 2", levels)
+    levels = [int(k) for k in levels]
     if not levels:
-        raise ValueError("levels must hold at least one level.")
+        raise invalid_parameter("levels", "make_torus", "a sequence of at least one level", levels)
     for coarse, fine in itertools.pairwise(levels):
         if fine <= coarse or fine % coarse:
-            raise ValueError(
-                f"levels must increase and each must divide the next so the regions nest; "
-                f"got {levels} ({fine} after {coarse})."
+            raise invalid_parameter(
+                "levels",
+                "make_torus",
+                f"increasing, each dividing the next so the regions nest ({fine} after {coarse})",
+                levels,
             )
     return levels

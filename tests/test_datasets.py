@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn.datasets
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_robust import datasets
 from sklearn_robust.datasets import (
@@ -249,8 +250,10 @@ def test_load_mnist_several_csv_files_is_ambiguous(tmp_path, mnist_arrays):
 
 
 def test_load_mnist_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match="split"):
+    with pytest.raises(InvalidParameterError, match="The 'split' parameter of load_mnist must be"):
         load_mnist(tmp_path, split="validation")
+    with pytest.raises(InvalidParameterError, match="The 'data_dir' parameter of load_mnist"):
+        load_mnist(3)
     other = tmp_path / "images.npz"
     other.write_bytes(b"")
     with pytest.raises(ValueError, match=re.escape("directory or a .csv")):
@@ -358,8 +361,10 @@ def test_load_csv_header_argument(tmp_path):
         ("a,b,y\n1,2,\n3,4,1\n", {}, ValueError, "label column 'y' has missing"),
         ("a,b,y\n1,2,0\n3,4,1\n", {"label_column": "z"}, ValueError, "label_column='z'"),
         ("a,b,y\n1,2,0\n3,4,1\n", {"label_column": 3}, ValueError, "label_column=3"),
-        ("a,b,y\n1,2,0\n3,4,1\n", {"scale": 0}, ValueError, "scale"),
-        ("a,b,y\n1,2,0\n3,4,1\n", {"header": "yes"}, ValueError, "header"),
+        ("a,b,y\n1,2,0\n3,4,1\n", {"scale": 0}, InvalidParameterError, "'scale' parameter"),
+        ("a,b,y\n1,2,0\n3,4,1\n", {"header": "yes"}, InvalidParameterError, "'header' parameter"),
+        ("a,b,y\n1,2,0\n3,4,1\n", {"header": -1}, InvalidParameterError, "'header' parameter"),
+        ("a,b,y\n1,2,0\n3,4,1\n", {"label_column": 1.5}, InvalidParameterError, "'label_column'"),
         ("a,b,y\n", {}, ValueError, r"no data rows, only a header: \['a', 'b', 'y'\]"),
         ("a,b,y\n\n", {}, ValueError, r"no data rows, only a header"),
         ("a,b,y\n", {"header": 0}, ValueError, r"no data rows, only a header"),
@@ -446,16 +451,20 @@ def test_entangled_rings_noise_has_requested_std():
         {"n_samples": 3},
         {"n_samples": (1, 10)},
         {"n_samples": (2, 3, 4)},
+        {"n_samples": [2, 2.5]},
         {"n_samples": 10.0},
         {"n_samples": True},
         {"noise": -0.1},
         {"noise": float("nan")},
         {"radius": 0.0},
         {"radius": -1.0},
+        {"random_state": "seed"},
     ],
 )
 def test_entangled_rings_rejects_bad_parameters(kwargs):
-    with pytest.raises(ValueError):
+    (name,) = kwargs
+    match = f"The '{name}' parameter of make_entangled_rings must be"
+    with pytest.raises(InvalidParameterError, match=match):
         make_entangled_rings(**kwargs)
 
 
@@ -510,21 +519,25 @@ def test_torus_noise_and_random_state():
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, name, match",
     [
-        ({"levels": (4, 2)}, "increase"),
-        ({"levels": (2, 3)}, "divide"),
-        ({"levels": (2, 2)}, "increase"),
-        ({"levels": (1, 2)}, "level"),
-        ({"levels": ()}, "at least one"),
-        ({"levels": 4}, "sequence"),
-        ({"minor_radius": 2.0}, "smaller than major_radius"),
-        ({"minor_radius": 0.0}, "minor_radius"),
-        ({"major_radius": -1.0}, "major_radius"),
-        ({"noise": -1e-3}, "noise"),
-        ({"n_samples": 7, "levels": (2, 4)}, "n_samples"),
+        ({"levels": (4, 2)}, "levels", "increasing"),
+        ({"levels": (2, 3)}, "levels", "dividing"),
+        ({"levels": (2, 2)}, "levels", "increasing"),
+        ({"levels": (1, 2)}, "levels", "ints >= 2"),
+        ({"levels": (2, 4.0)}, "levels", "ints >= 2"),
+        ({"levels": ()}, "levels", "at least one"),
+        ({"levels": 4}, "levels", "array-like"),
+        ({"minor_radius": 2.0}, "minor_radius", "smaller than major_radius=2.0"),
+        ({"minor_radius": 0.0}, "minor_radius", r"\(0.0, inf\)"),
+        ({"major_radius": -1.0}, "major_radius", r"\(0.0, inf\)"),
+        ({"noise": -1e-3}, "noise", r"\[0.0, inf\)"),
+        ({"n_samples": 7, "levels": (2, 4)}, "n_samples", r"2 \* levels\[-1\] = 8"),
+        ({"n_samples": 2}, "n_samples", "int in the range"),
     ],
 )
-def test_torus_rejects_bad_parameters(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_torus_rejects_bad_parameters(kwargs, name, match):
+    with pytest.raises(
+        InvalidParameterError, match=rf"The '{name}' parameter of make_torus must be .*{match}"
+    ):
         make_torus(**kwargs)
