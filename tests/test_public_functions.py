@@ -7,6 +7,7 @@ Each case is an input that a scikit-learn ``predict`` refuses: the evaluations m
 refuse it too, with a message that says what is wrong, before any work.
 """
 
+import importlib
 import inspect
 
 import numpy as np
@@ -16,9 +17,15 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import (
+    InvalidParameterError,
+    generate_invalid_param_val,
+    generate_valid_param,
+    make_constraint,
+)
 
 import sklearn_robust
-from sklearn_robust import KHEncoder, robustness
+from sklearn_robust import KHEncoder, datasets, robustness
 from sklearn_robust.robustness import (
     accuracy_curve,
     certified_accuracy_scorer,
@@ -260,3 +267,64 @@ def test_estimators_refuse_values_beyond_float32(name, data):
         args = (X[:5] * 1e39, y[:5]) if method == "score" else (X[:5] * 1e39,)
         with pytest.raises(ValueError, match="float32"):
             getattr(estimator, method)(*args)
+
+
+# ------------------------------------------------------------------ parameter validation
+# Every public function, the data sets' loaders and generators included, is decorated by
+# scikit-learn's validate_params, as scikit-learn's own public functions are.
+PARAM_VALIDATION_FUNCTION_LIST = [
+    *(f"sklearn_robust.robustness.{name}" for name in sorted(EVALUATIONS)),
+    *(f"sklearn_robust.robustness.{name}" for name in sorted(POINT_EVALUATIONS)),
+    *(f"sklearn_robust.spectrum.{name}" for name in sorted(NOT_EVALUATIONS)),
+    *(f"sklearn_robust.datasets.{name}" for name in sorted(datasets.__all__)),
+]
+
+
+def test_every_public_function_is_validated():
+    listed = {path.rsplit(".", 1)[1] for path in PARAM_VALIDATION_FUNCTION_LIST}
+    public = set(EVALUATIONS) | set(POINT_EVALUATIONS) | set(NOT_EVALUATIONS)
+    assert listed == public | set(datasets.__all__)
+
+
+def _function(path):
+    module_name, name = path.rsplit(".", 1)
+    return importlib.import_module(module_name), name
+
+
+@pytest.mark.parametrize("path", PARAM_VALIDATION_FUNCTION_LIST)
+def test_function_param_validation(path):
+    """Each parameter refuses a value of no valid type, and one of a valid type out of range.
+
+    Modelled on scikit-learn's test of the same name (sklearn/tests/test_public_functions.py).
+    """
+    module, name = _function(path)
+    function = getattr(module, name)
+    signature = inspect.signature(function)
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    parameters = [p for p in signature.parameters.values() if p.kind not in variadic]
+    constraints = getattr(function, "_skl_parameter_constraints", None)
+    assert constraints is not None, f"{path} is not decorated by validate_params"
+    # One constraint per parameter; **kwargs are checked inside (see test_scorers.py).
+    assert set(constraints) == {p.name for p in parameters}
+
+    required = {
+        p.name: 1
+        if constraints[p.name] == "no_validation"
+        else generate_valid_param(make_constraint(constraints[p.name][0]))
+        for p in parameters
+        if p.default is p.empty
+    }
+    bad_type = type("BadType", (), {})()
+    for parameter in parameters:
+        if constraints[parameter.name] == "no_validation":
+            continue
+        match = rf"The '{parameter.name}' parameter of {name} must be .* Got .* instead\."
+        with pytest.raises(InvalidParameterError, match=match):
+            function(**{**required, parameter.name: bad_type})
+        for constraint in map(make_constraint, constraints[parameter.name]):
+            try:
+                bad_value = generate_invalid_param_val(constraint)
+            except NotImplementedError:
+                continue
+            with pytest.raises(InvalidParameterError, match=match):
+                function(**{**required, parameter.name: bad_value})
