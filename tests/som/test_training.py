@@ -118,7 +118,7 @@ def test_decay_factor_on_arrays_matches_scalars():
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 def test_batch_epoch_in_chunks(monkeypatch, metric):
-    """The batch map sums its rows chunk by chunk: chunks of 7 rows give one chunk's weights."""
+    """The batch map searches BMUs chunk by chunk: chunks of 7 rows give one chunk's weights."""
     rng = np.random.default_rng(5)
     rows = torch.tensor(rng.normal(size=(23, 5)), dtype=torch.float32)
     start = torch.tensor(rng.normal(size=(12, 5)), dtype=torch.float32)
