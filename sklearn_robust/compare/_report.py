@@ -214,7 +214,9 @@ def _subplots(n_rows, n_cols, figsize, **kwargs):
     """
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=figsize)
+    # Constrained layout makes room for every label and colour bar, so none runs into
+    # the next panel.
+    fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.subplots(n_rows, n_cols, squeeze=False, **kwargs)
 
 
@@ -230,15 +232,18 @@ def _curves_figure(comparison):
 
 
 def _distances_figure(comparison):
+    """One row per attack, as wide as the models need: their labels stay level and apart."""
     from ..plotting import plot_critical_distances
 
     attacks = list(comparison.config.attacks)
     models = list(dict.fromkeys(m for m, _ in comparison.distances))
-    fig, axes = _subplots(1, len(attacks), figsize=(5 * len(attacks), 4))
-    for ax, attack in zip(axes[0], attacks, strict=True):
+    width = max(
+        7.0, 1.4 * len(models) + 1.5
+    )  # about 1.4 inches a label: "isometry-0.1 (43% never)"
+    fig, axes = _subplots(len(attacks), 1, figsize=(width, 3.2 * len(attacks)))
+    for ax, attack in zip(axes[:, 0], attacks, strict=True):
         plot_critical_distances({m: comparison.distances[m, attack] for m in models}, ax=ax)
         ax.set_title(f"{attack}: critical distances")
-        ax.tick_params(axis="x", labelrotation=30)
     return fig
 
 
@@ -254,37 +259,106 @@ def _landscapes_figure(comparison):
         plot_jacobian_norm_map(jmap, ax=axes[1, column], log=True).set_title(
             f"{model}: Jacobian norm"
         )
+        _short_log_ticks(axes[1, column].images[0].colorbar)
     return fig
 
 
+def _short_log_ticks(colorbar):
+    """Plain tick labels (6.2, 1e+04) on a log colour bar instead of 6.2x10^0.
+
+    Within one decade the default labels the minor ticks in scientific notation,
+    wider than the gap to the next panel.
+    """
+    from matplotlib.ticker import LogFormatter
+
+    colorbar.ax.yaxis.set_major_formatter(LogFormatter())
+    colorbar.ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
+
+
+# An eigenvalue below this share of the first is rounding noise of the float32 codes.
+_SPECTRUM_FLOOR = float(np.finfo(np.float32).eps)
+
+
 def _spectra_figure(comparison):
-    fig, axes = _subplots(1, 1, figsize=(6, 4.5))
+    """The spectra above float32 precision, each fit dashed over its ranks, the ranks shaded."""
+    from matplotlib.lines import Line2D
+
+    fig, axes = _subplots(1, 1, figsize=(6.5, 4.5))
     ax = axes[0, 0]
-    for model, eigenvalues in comparison.spectra.items():
-        alpha = _value(comparison, model, measures.HIDDEN_ALPHA)
+    for index, (model, spectrum) in enumerate(comparison.spectra.items()):
+        eigenvalues = spectrum.eigenvalues
         ranks = np.arange(1, len(eigenvalues) + 1)
-        positive = eigenvalues > 0
-        ax.loglog(ranks[positive], eigenvalues[positive], label=f"{model} (alpha {alpha:.2f})")
+        shown = eigenvalues > _SPECTRUM_FLOOR * eigenvalues[0]
+        colour = f"C{index}"
+        label = f"{model} (alpha {spectrum.alpha:.2f})"
+        ax.loglog(ranks[shown], eigenvalues[shown], color=colour, label=label)
+        fitted = np.arange(spectrum.fit_range[0], spectrum.fit_range[1] + 1)
+        line = np.exp(spectrum.intercept) * fitted**-spectrum.alpha
+        ax.loglog(fitted, line, color=colour, linestyle="--", linewidth=1)
+    low, high = _fitted_ranks(comparison)
+    ax.axvspan(low, high, color="0.92", zorder=0)
+    handles, _ = ax.get_legend_handles_labels()
+    handles.append(Line2D([], [], color="0.3", linestyle="--", label=f"fits, ranks {low}-{high}"))
+    ax.legend(handles=handles, fontsize=8)
     ax.set_xlabel("rank n")
     ax.set_ylabel(r"$\lambda_n / \lambda_1$")
-    ax.legend(fontsize=8)
     ax.set_title("hidden-layer covariance spectra")
     return fig
 
 
+def _fitted_ranks(comparison):
+    """The first and last rank fitted for any model."""
+    ranges = [spectrum.fit_range for spectrum in comparison.spectra.values()]
+    return min(first for first, _ in ranges), max(last for _, last in ranges)
+
+
 def _tradeoff_figure(comparison):
+    from matplotlib.ticker import MaxNLocator
+
     attacks = list(comparison.config.attacks)
     fig, axes = _subplots(1, len(attacks), figsize=(5 * len(attacks), 4))
     for ax, attack in zip(axes[0], attacks, strict=True):
-        for model in _models(comparison):
-            accuracy = _value(comparison, model, measures.ACCURACY)
-            median = _value(comparison, model, measures.median_critical_distance(attack))
-            ax.scatter(accuracy, median)
-            ax.annotate(model, (accuracy, median), fontsize=8)
+        _tradeoff_panel(comparison, attack, ax)
+        ax.margins(x=0.25, y=0.12)  # room for the labels of the outermost points
+        ax.xaxis.set_major_locator(MaxNLocator(5))  # accuracies differ in the third digit
         ax.set_xlabel("test accuracy")
         ax.set_ylabel("median critical distance")
         ax.set_title(f"{attack}: robustness vs accuracy")
     return fig
+
+
+# A point's label: a little up and to the right of it, clear of the marker.
+_BESIDE = {"xytext": (4, 4), "textcoords": "offset points", "fontsize": 8}
+
+
+def _tradeoff_panel(comparison, attack, ax):
+    """One point per model at its accuracy and median critical distance.
+
+    A median beyond the search (more than half the examples never fooled within
+    ``max_eps``) is infinite and has no row; it is drawn at the search's limit,
+    so that the most robust models stay in the panel.
+    """
+    limit = comparison.max_eps.get(attack)
+    for index, model in enumerate(_models(comparison)):
+        accuracy = _value(comparison, model, measures.ACCURACY)
+        median = _value(comparison, model, measures.median_critical_distance(attack))
+        if np.isfinite(median):
+            ax.scatter(accuracy, median, color=f"C{index}")
+            ax.annotate(model, (accuracy, median), **_BESIDE)
+        else:
+            _censored_point(ax, accuracy, limit, model, f"C{index}")
+
+
+def _censored_point(ax, accuracy, limit, model, colour):
+    """An open triangle labelled "> limit" on a dotted line at the limit (if none was
+    recorded, at the top of the panel)."""
+    if limit is None:
+        y, where, text = 0.95, ax.get_xaxis_transform(), f"{model} (beyond the search)"
+    else:
+        y, where, text = limit, ax.transData, f"{model} (> {limit:.3g})"
+        ax.axhline(limit, color="0.6", linestyle=":", linewidth=1)
+    ax.scatter(accuracy, y, marker="^", s=60, facecolors="none", edgecolors=colour, transform=where)
+    ax.annotate(text, (accuracy, y), xycoords=where, **_BESIDE)
 
 
 def _certification_figure(comparison):
@@ -327,7 +401,6 @@ def _som_figure(comparison):
         ax.set_ylim(0, 1.1 * highest + 0.1)
     for ax in flat[n_panels:]:
         ax.axis("off")
-    fig.tight_layout()
     return fig
 
 
@@ -357,7 +430,6 @@ def _densities_figure(comparison):
     axes[0, 0].set_ylabel("mean certified radius")
     axes[1, 0].set_ylabel("mean certified radius")
     fig.suptitle("per class: DP-GMM density and complexity of the hidden layer vs certified radius")
-    fig.tight_layout()
     return fig
 
 
@@ -382,13 +454,32 @@ def _read_curves(comparison):
     sentences = []
     for attack in comparison.config.attacks:
         order, values = _ranking(comparison, measures.median_critical_distance(attack))
-        if not order:
-            continue
-        sentences.append(
-            f"Under {attack}, {order[0]} holds its decisions longest (median critical distance "
-            f"{values[order[0]]:.3g}) and {order[-1]} gives way first ({values[order[-1]]:.3g})."
-        )
+        if len(order) > 1:
+            sentences.append(
+                f"Under {attack}, {order[0]} holds its decisions longest (median critical "
+                f"distance {values[order[0]]:.3g}) and {order[-1]} gives way first "
+                f"({values[order[-1]]:.3g})."
+            )
+        elif order:
+            sentences.append(
+                f"Under {attack}, the median critical distance of {order[0]} is "
+                f"{values[order[0]]:.3g}."
+            )
+        sentences += _beyond_the_search(comparison, attack, values)
     return " ".join(sentences)
+
+
+def _beyond_the_search(comparison, attack, medians):
+    """A sentence on the models whose median is infinite, if any: they have no row."""
+    beyond = [m for m in _models(comparison) if m not in medians]
+    if not beyond:
+        return []
+    limit = comparison.max_eps.get(attack)
+    within = f" within distance {limit:.3g}" if limit else ""
+    return [
+        f"Under {attack}, most examples of {', '.join(beyond)} are never fooled{within}: "
+        "the median lies beyond the search."
+    ]
 
 
 def _read_distances(comparison):
@@ -424,11 +515,15 @@ def _read_tradeoff(comparison):
 def _read_spectra(comparison):
     order, alpha = _ranking(comparison, measures.HIDDEN_ALPHA)
     noise = {m: _value(comparison, m, measures.HIDDEN_ALPHA_WHITE_NOISE) for m in order}
+    low, high = _fitted_ranks(comparison)
     return (
         f"Steepest spectrum: {order[0]} (alpha {alpha[order[0]]:.2f}); flattest: {order[-1]} "
         f"(alpha {alpha[order[-1]]:.2f}). On white-noise input the exponents are "
         + ", ".join(f"{m} {v:.2f}" for m, v in noise.items())
-        + " (a representation whose exponent survives noise input imposes its own spectrum)."
+        + " (a representation whose exponent survives noise input imposes its own spectrum). "
+        f"Eigenvalues below float32 precision ({_SPECTRUM_FLOOR:.1e} of the first) are "
+        f"numerically zero and left out; the dashed lines are the power-law fits, over ranks "
+        f"{low}-{high} (shaded)."
     )
 
 

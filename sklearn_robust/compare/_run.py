@@ -118,6 +118,28 @@ class ComparisonConfig:
 
 
 @dataclass
+class HiddenSpectrum:
+    """The hidden layer's covariance spectrum on the test data, and its power-law fit.
+
+    Attributes
+    ----------
+    eigenvalues : ndarray
+        ``lambda_n / lambda_1``, descending.
+    fit_range : tuple of int
+        First and last rank of the fit (1-based, inclusive).
+    alpha : float
+        The fitted exponent: ``lambda_n / lambda_1 = exp(intercept) n^-alpha``.
+    intercept : float
+        The fitted line's intercept, in natural-log units of ``lambda_n / lambda_1``.
+    """
+
+    eigenvalues: np.ndarray
+    fit_range: tuple
+    alpha: float
+    intercept: float
+
+
+@dataclass
 class ModelResult:
     """One model's measurements: what a worker sends back (pickled by joblib or dask).
 
@@ -131,8 +153,8 @@ class ModelResult:
         model, attack, eps, accuracy, n: one accuracy curve per attack.
     distances : dict of str to ndarray
         Attack -> critical distance of each evaluated example.
-    eigenvalues : ndarray
-        The hidden layer's covariance spectrum on the test data, over its first.
+    spectrum : HiddenSpectrum
+        The hidden layer's covariance spectrum on the test data.
     landscape : DecisionLandscape
         The decisions on the random plane.
     jacobian_map : JacobianNormMap
@@ -151,7 +173,7 @@ class ModelResult:
     rows: list
     curves: pd.DataFrame
     distances: dict
-    eigenvalues: np.ndarray
+    spectrum: HiddenSpectrum
     landscape: DecisionLandscape
     jacobian_map: JacobianNormMap
     certified: pd.DataFrame
@@ -169,7 +191,7 @@ class ComparisonResults:
     results: pd.DataFrame  # model, measure, value
     curves: pd.DataFrame  # model, attack, eps, accuracy, n
     distances: dict  # (model, attack) -> critical distances
-    spectra: dict  # model -> eigenvalues of the hidden layer on the test data
+    spectra: dict  # model -> HiddenSpectrum of the hidden layer on the test data
     landscapes: dict  # model -> (DecisionLandscape, JacobianNormMap)
     certified: pd.DataFrame  # model, class, radius, certified: one row per evaluated example
     som: dict = field(default_factory=dict)  # model -> SOMMeasures of its hidden layer
@@ -182,6 +204,9 @@ class ComparisonResults:
     # Test examples attacked and certified: config.eval_size, or the whole test set if smaller.
     n_evaluated: int | None = None
     settings: Settings = SETTINGS  # what the run measured with
+    # attack -> the largest distance its critical distances searched (an example not fooled
+    # within it counts as infinitely far)
+    max_eps: dict = field(default_factory=dict)
 
     @classmethod
     def from_models(cls, config, data_description, measured, **fields):
@@ -206,7 +231,7 @@ class ComparisonResults:
             results=pd.DataFrame(rows, columns=["model", "measure", "value"]),
             curves=pd.concat([m.curves for m in measured], ignore_index=True),
             distances={(m.name, a): d for m in measured for a, d in m.distances.items()},
-            spectra={m.name: m.eigenvalues for m in measured},
+            spectra={m.name: m.spectrum for m in measured},
             landscapes={m.name: (m.landscape, m.jacobian_map) for m in measured},
             certified=pd.concat([m.certified for m in measured], ignore_index=True),
             som={m.name: m.som for m in measured},
@@ -340,6 +365,7 @@ def run_comparison(config, progress=print, *, n_jobs=1, client=None) -> Comparis
         input_spread=split.input_spread,
         input_som=split.input_probe,
         n_evaluated=len(picked),
+        max_eps={attack: split.search[attack]["max_eps"] for attack in config.attacks},
         settings=SETTINGS,
     )
 
@@ -357,6 +383,11 @@ class _Split:
     clip: tuple | None
     input_probe: SOMProbe | None = None
     input_spread: dict = field(default_factory=dict)  # class -> D_class on the input map
+    search: dict = field(init=False)  # attack -> max_eps and tol of its critical distances
+
+    def __post_init__(self):
+        # One search range per attack for every model: their distances share one scale.
+        self.search = {attack: _bisection(attack, self.X_eval, self.clip) for attack in ATTACKS}
 
 
 def _fit_input_map(split, config, progress):
@@ -466,13 +497,13 @@ def _measure(name, index, n_models, split, config, progress):
             y_eval,
             attack,
             random_state=config.random_state,
-            **_bisection(attack, X_eval, clip),
+            **split.search[attack],
             **kw,
         )
         rows += _distance_rows(name, attack, distances[attack])
     progress(f"{tag}: spectrum, landscape, certification")
     hidden = _hidden_transform(model)
-    eigenvalues, spectrum_rows = _spectrum(name, hidden, X_test, config.random_state)
+    spectrum, spectrum_rows = _spectrum(name, hidden, X_test, config.random_state)
     rows += spectrum_rows
     plane = _plane(X_eval, config.random_state)
     landscape = decision_landscape(model, **plane)
@@ -495,7 +526,7 @@ def _measure(name, index, n_models, split, config, progress):
         rows=rows,
         curves=pd.concat(curves, ignore_index=True),
         distances=distances,
-        eigenvalues=eigenvalues,
+        spectrum=spectrum,
         landscape=landscape,
         jacobian_map=jmap,
         certified=certified,
@@ -573,7 +604,10 @@ def _spectrum(name, through_hidden, X, random_state):
         (name, measures.HIDDEN_ALPHA_R2, float(spectrum.r2_)),
         (name, measures.HIDDEN_ALPHA_WHITE_NOISE, float(noise_alpha["alpha_mean"])),
     ]
-    return spectrum.eigenvalues_, rows
+    fitted = HiddenSpectrum(
+        spectrum.eigenvalues_, spectrum.fit_range_, float(spectrum.alpha_), spectrum.intercept_
+    )
+    return fitted, rows
 
 
 def _certified(name, model, X, y, config):

@@ -2,6 +2,8 @@
 
 import dataclasses
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -113,3 +115,115 @@ def _sections(folder):
     text = (folder / "index.html").read_text()
     pattern = r'<h2>(.*?)</h2>\s*<p>(.*?)</p>\s*<img src="(.*?)"'
     return [(title, image, reading) for title, reading, image in re.findall(pattern, text, re.S)]
+
+
+def _drawn(fig):
+    """The figure drawn (by Agg, whatever the backend) and its renderer."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    return fig.canvas.get_renderer()
+
+
+def _overlapping(boxes):
+    return [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if a.overlaps(b)]
+
+
+def test_spectra_leave_out_numerically_zero_eigenvalues_and_mark_the_fits(comparison):
+    fig = _report._spectra_figure(comparison)
+    ax = fig.axes[0]
+    lowest = min(line.get_ydata().min() for line in ax.lines if line.get_linestyle() == "-")
+    assert lowest > np.finfo(np.float32).eps  # each spectrum's first eigenvalue is 1
+    assert ax.get_ylim()[0] > 1e-8
+    fits = [line for line in ax.lines if line.get_linestyle() == "--"]
+    for spectrum, fit in zip(comparison.spectra.values(), fits, strict=True):
+        assert (fit.get_xdata()[0], fit.get_xdata()[-1]) == spectrum.fit_range
+    low, high = _report._fitted_ranks(comparison)
+    assert ax.patches and ax.patches[0].get_x() == low  # the shaded ranks
+    assert f"fits, ranks {low}-{high}" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_critical_distance_labels_do_not_overlap(comparison):
+    fig = _report._distances_figure(comparison)
+    renderer = _drawn(fig)
+    assert len(fig.axes) == len(comparison.config.attacks)  # one row per attack
+    for ax in fig.axes:
+        labels = [label for label in ax.get_xticklabels() if label.get_text()]
+        assert all(label.get_rotation() == 0 for label in labels)
+        assert not _overlapping([label.get_window_extent(renderer) for label in labels])
+
+
+def test_jacobian_colour_bars_keep_clear_of_the_next_panel(comparison):
+    fig = _report._landscapes_figure(comparison)
+    renderer = _drawn(fig)
+    colour_bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    panels = [ax for ax in fig.axes if ax not in colour_bars]
+    assert len(colour_bars) == len(comparison.landscapes)
+    for bar in colour_bars:
+        ticks = [t for t in bar.yaxis.get_ticklabels(which="both") if t.get_text()]
+        assert ticks and all("times" not in t.get_text() for t in ticks)  # no 6.2x10^0
+        box = bar.get_tightbbox(renderer)
+        assert not [ax for ax in panels if box.overlaps(ax.get_tightbbox(renderer))]
+
+
+def test_a_median_beyond_the_search_is_drawn_at_its_limit():
+    median = measures.median_critical_distance("noise")
+    values = {
+        "near": {measures.ACCURACY: 0.9, median: 2.0},
+        "far": {measures.ACCURACY: 0.8},  # its median is infinite: no row
+    }
+    config = dataclasses.replace(make_comparison({}).config, attacks=("noise",))
+    comparison = make_comparison(values, config=config, max_eps={"noise": 12.5})
+    ax = _report._tradeoff_figure(comparison).axes[0]
+    labels = {text.get_text(): text.xy for text in ax.texts}
+    assert labels == {"near": (0.9, 2.0), "far (> 12.5)": (0.8, 12.5)}
+    assert ax.get_ylim()[1] > 12.5
+    reading = _report._read_curves(comparison)
+    assert "most examples of far are never fooled within distance 12.5" in reading
+
+    unknown = make_comparison(values, config=config)  # no recorded limit: top of the panel
+    ax = _report._tradeoff_figure(unknown).axes[0]
+    assert "far (beyond the search)" in [text.get_text() for text in ax.texts]
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="needs headless Chromium (/usr/bin/chromium); CI installs no browser"
+)
+def test_the_report_renders_in_a_browser_with_every_image(comparison, tmp_path):
+    folder = write_report(comparison, tmp_path / "report")
+    # A copy of the page that, once loaded, counts its images that decoded.
+    script = (
+        "<script>window.addEventListener('load', () => {"
+        "const images = Array.from(document.images);"
+        "const shown = images.filter((image) => image.complete && image.naturalWidth > 0);"
+        "document.title = `${shown.length} of ${images.length} images`;});</script>"
+    )
+    page = folder / "index.html"
+    checked = tmp_path / "checked"
+    shutil.copytree(folder, checked)
+    (checked / "index.html").write_text(page.read_text().replace("</body>", script + "</body>"))
+    finished = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            (checked / "index.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    title = re.search(r"<title>(\d+) of (\d+) images</title>", finished.stdout)
+    assert title, finished.stderr[-2000:]
+    n_sections = len(_sections(folder))
+    assert title.groups() == (str(n_sections), str(n_sections)) and n_sections == 8

@@ -48,7 +48,8 @@ def test_a_model_result_pickles_whole(measured):
     copy = pickle.loads(pickle.dumps(measured))
     assert copy.name == "l2" and copy.rows == measured.rows
     assert copy.som.shifts.keys() == measured.som.shifts.keys()
-    np.testing.assert_array_equal(copy.eigenvalues, measured.eigenvalues)
+    np.testing.assert_array_equal(copy.spectrum.eigenvalues, measured.spectrum.eigenvalues)
+    assert copy.spectrum.fit_range == measured.spectrum.fit_range
     np.testing.assert_array_equal(copy.jacobian_map.norms, measured.jacobian_map.norms)
     pd.testing.assert_frame_equal(copy.densities, measured.densities)
     pd.testing.assert_frame_equal(copy.curves, measured.curves)
