@@ -25,7 +25,7 @@ from sklearn.utils._param_validation import (
 )
 
 import sklearn_robust
-from sklearn_robust import KHEncoder, datasets, robustness
+from sklearn_robust import KHEncoder, datasets, robustness, som
 from sklearn_robust.robustness import (
     accuracy_curve,
     certified_accuracy_scorer,
@@ -270,6 +270,8 @@ def test_estimators_refuse_values_beyond_float32(name, data):
 
 
 # ------------------------------------------------------------------ parameter validation
+SOM_FUNCTIONS = {name for name in som.__all__ if inspect.isfunction(getattr(som, name))}
+
 # Every public function, the data sets' loaders and generators included, is decorated by
 # scikit-learn's validate_params, as scikit-learn's own public functions are.
 PARAM_VALIDATION_FUNCTION_LIST = [
@@ -277,13 +279,14 @@ PARAM_VALIDATION_FUNCTION_LIST = [
     *(f"sklearn_robust.robustness.{name}" for name in sorted(POINT_EVALUATIONS)),
     *(f"sklearn_robust.spectrum.{name}" for name in sorted(NOT_EVALUATIONS)),
     *(f"sklearn_robust.datasets.{name}" for name in sorted(datasets.__all__)),
+    *(f"sklearn_robust.som.{name}" for name in sorted(SOM_FUNCTIONS)),
 ]
 
 
 def test_every_public_function_is_validated():
     listed = {path.rsplit(".", 1)[1] for path in PARAM_VALIDATION_FUNCTION_LIST}
     public = set(EVALUATIONS) | set(POINT_EVALUATIONS) | set(NOT_EVALUATIONS)
-    assert listed == public | set(datasets.__all__)
+    assert listed == public | set(datasets.__all__) | SOM_FUNCTIONS
 
 
 def _function(path):
