@@ -33,3 +33,21 @@ def pytest_collection_modifyitems(config, items):
 # The one way a test says it needs CUDA: ``@cuda``, the registered ``cuda`` marker,
 # which the hook above turns into a skip; ``-m cuda`` runs just these tests.
 cuda = pytest.mark.cuda
+
+
+def interrupt_second_call(monkeypatch, owner, name):
+    """Make ``owner.name`` raise KeyboardInterrupt (as Ctrl-C does) on its second call.
+
+    Returns the list of calls made, so a test can check where training stopped.
+    """
+    original = getattr(owner, name)
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(None)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, interrupted)
+    return calls

@@ -15,7 +15,7 @@ from sklearn_robust import KHEncoder, hebbian
 from sklearn_robust.datasets import load_digits
 from sklearn_robust.hebbian import kh_minibatch_step, learning_rate_at, synaptic_weights
 
-from .conftest import cuda
+from .conftest import cuda, interrupt_second_call
 from .kh_reference import reference_minibatch
 
 
@@ -270,27 +270,12 @@ def test_properties_of_the_checks_that_force_one_unit(digits):
         encoder.transform(X[0])
 
 
-def _interrupt_second_call(monkeypatch, owner, name):
-    """Make ``owner.name`` raise KeyboardInterrupt (as Ctrl-C does) on its second call."""
-    original = getattr(owner, name)
-    calls = []
-
-    def interrupted(*args, **kwargs):
-        calls.append(None)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(owner, name, interrupted)
-    return calls
-
-
 def test_interrupted_fit_leaves_no_fitted_encoder(digits, monkeypatch):
     X, _ = digits
     for method in ("fit", "partial_fit"):
         encoder = KHEncoder(n_components=20, n_epochs=2, random_state=0)
         with monkeypatch.context() as patch:
-            calls = _interrupt_second_call(patch, hebbian, "kh_minibatch_step")
+            calls = interrupt_second_call(patch, hebbian, "kh_minibatch_step")
             with pytest.raises(KeyboardInterrupt):
                 getattr(encoder, method)(X)
         assert len(calls) == 2
@@ -305,7 +290,7 @@ def test_interrupted_partial_fit_or_refit_keeps_the_previous_encoder(digits, mon
     before = pickle.dumps(encoder)
     for call in (lambda: encoder.partial_fit(X), lambda: encoder.fit(X[:, :10])):
         with monkeypatch.context() as patch:
-            _interrupt_second_call(patch, hebbian, "kh_minibatch_step")
+            interrupt_second_call(patch, hebbian, "kh_minibatch_step")
             with pytest.raises(KeyboardInterrupt):
                 call()
         assert pickle.dumps(encoder) == before

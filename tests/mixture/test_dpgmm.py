@@ -12,7 +12,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn_robust import DPGMMClassDensity
 from sklearn_robust.mixture._sampler import SubClusterSampler
 
-from ..conftest import cuda
+from ..conftest import cuda, interrupt_second_call
 
 
 def _clusters(n, d, n_clusters=5, spread=6.0, seed=0):
@@ -215,26 +215,11 @@ def test_cpu_and_cuda_agree(two_classes):
     np.testing.assert_allclose(gpu.class_log_density(X), cpu.class_log_density(X), rtol=1e-6)
 
 
-def _interrupt_second_call(monkeypatch, owner, name):
-    """Make ``owner.name`` raise KeyboardInterrupt (as Ctrl-C does) on its second call."""
-    original = getattr(owner, name)
-    calls = []
-
-    def interrupted(*args, **kwargs):
-        calls.append(None)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(owner, name, interrupted)
-    return calls
-
-
 def test_interrupted_fit_leaves_no_fitted_model(monkeypatch):
     rng = np.random.default_rng(7)
     X, y = rng.normal(size=(60, 3)), np.repeat([0, 1], 30)
     model = DPGMMClassDensity(n_components=2, n_iter=10, burn_in=5, random_state=0, device="cpu")
-    calls = _interrupt_second_call(monkeypatch, SubClusterSampler, "sweep")
+    calls = interrupt_second_call(monkeypatch, SubClusterSampler, "sweep")
     with pytest.raises(KeyboardInterrupt):
         model.fit(X, y)
     assert len(calls) == 2
@@ -248,7 +233,7 @@ def test_interrupted_refit_keeps_the_previous_model(monkeypatch):
     X, y = rng.normal(size=(60, 3)), np.repeat([0, 1], 30)
     model = DPGMMClassDensity(n_iter=10, burn_in=5, random_state=0, device="cpu").fit(X, y)
     before = pickle.dumps(model)
-    _interrupt_second_call(monkeypatch, SubClusterSampler, "sweep")
+    interrupt_second_call(monkeypatch, SubClusterSampler, "sweep")
     with pytest.raises(KeyboardInterrupt):
         model.fit(X[:40, :2] * 3.0, np.repeat(["a", "b"], 20))
     assert pickle.dumps(model) == before

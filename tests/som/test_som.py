@@ -13,7 +13,7 @@ from sklearn_robust import SOMProbe
 from sklearn_robust.som import _som, decay_factor, grid_distance, som_minibatch_step
 from sklearn_robust.som._training import _ScaledWeights
 
-from ..conftest import cuda
+from ..conftest import cuda, interrupt_second_call
 
 
 def _brute_torus(a, b, shape):
@@ -541,21 +541,6 @@ def test_euclidean_map_scales_with_the_data(clusters, algorithm):
     assert large.score(X * 1e30) / 1e30 == pytest.approx(small.score(X), rel=1e-5)
 
 
-def _interrupt_second_call(monkeypatch, owner, name):
-    """Make ``owner.name`` raise KeyboardInterrupt (as Ctrl-C does) on its second call."""
-    original = getattr(owner, name)
-    calls = []
-
-    def interrupted(*args, **kwargs):
-        calls.append(None)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(owner, name, interrupted)
-    return calls
-
-
 # Called more than once per epoch by each algorithm's training (for the batch map
 # with one chunk: once for the epoch's loss, once more for the final errors).
 _TRAINING_STEPS = {
@@ -570,7 +555,7 @@ def test_interrupted_fit_leaves_no_fitted_map(clusters, monkeypatch, algorithm):
     for method in ("fit", "partial_fit"):
         som = SOMProbe(5, 5, sigma=2.0, n_epochs=2, algorithm=algorithm, random_state=0)
         with monkeypatch.context() as patch:
-            calls = _interrupt_second_call(patch, *_TRAINING_STEPS[algorithm])
+            calls = interrupt_second_call(patch, *_TRAINING_STEPS[algorithm])
             with pytest.raises(KeyboardInterrupt):
                 getattr(som, method)(X)
         assert len(calls) == 2
@@ -587,7 +572,7 @@ def test_interrupted_partial_fit_or_refit_keeps_the_previous_map(clusters, monke
     before = pickle.dumps(som)
     for call in (lambda: som.partial_fit(X), lambda: som.fit(X[:, :5] * 2.0)):
         with monkeypatch.context() as patch:
-            _interrupt_second_call(patch, *_TRAINING_STEPS[algorithm])
+            interrupt_second_call(patch, *_TRAINING_STEPS[algorithm])
             with pytest.raises(KeyboardInterrupt):
                 call()
         assert pickle.dumps(som) == before
