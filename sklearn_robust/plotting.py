@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from sklearn_robust._validation import label_indices
+
 __all__ = [
     "plot_accuracy_curve",
     "plot_bmu_shift",
@@ -99,7 +101,8 @@ def plot_decision_landscape(landscape, ax=None):
         _, ax = plt.subplots()
     classes = np.asarray(landscape.classes)
     colors = _class_colors(len(classes))
-    indices = np.searchsorted(classes, landscape.labels)
+    # A label outside ``classes`` would otherwise take a neighbouring class's colour.
+    indices = label_indices(classes, landscape.labels)
     _imshow_plane(
         ax,
         landscape,
