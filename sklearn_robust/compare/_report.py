@@ -237,9 +237,8 @@ def _distances_figure(comparison):
 
     attacks = list(comparison.config.attacks)
     models = list(dict.fromkeys(m for m, _ in comparison.distances))
-    width = max(
-        7.0, 1.4 * len(models) + 1.5
-    )  # about 1.4 inches a label: "isometry-0.1 (43% never)"
+    # About 1.4 inches a label, the widest being "isometry-0.1" over "(43% never)".
+    width = max(7.0, 1.4 * len(models) + 1.5)
     fig, axes = _subplots(len(attacks), 1, figsize=(width, 3.2 * len(attacks)))
     for ax, attack in zip(axes[:, 0], attacks, strict=True):
         plot_critical_distances({m: comparison.distances[m, attack] for m in models}, ax=ax)
@@ -350,8 +349,10 @@ def _tradeoff_panel(comparison, attack, ax):
 
 
 def _censored_point(ax, accuracy, limit, model, colour):
-    """An open triangle labelled "> limit" on a dotted line at the limit (if none was
-    recorded, at the top of the panel)."""
+    """An open triangle labelled "> limit" on a dotted line at the limit.
+
+    Without a recorded limit (results made by hand) it goes to the top of the panel.
+    """
     if limit is None:
         y, where, text = 0.95, ax.get_xaxis_transform(), f"{model} (beyond the search)"
     else:

@@ -184,28 +184,60 @@ class ModelResult:
 
 @dataclass
 class ComparisonResults:
-    """Everything measured: a tidy table plus the curves and maps behind the figures."""
+    """Everything measured: a tidy table plus the curves and maps behind the figures.
+
+    Attributes
+    ----------
+    config : ComparisonConfig
+    data_description : str
+    results : pandas.DataFrame
+        model, measure, value: every number (``results.csv``); see :meth:`summary`.
+    curves : pandas.DataFrame
+        model, attack, eps, accuracy, n.
+    distances : dict
+        ``(model, attack)`` -> critical distance of each evaluated example.
+    spectra : dict
+        Model -> :class:`HiddenSpectrum` of its hidden layer on the test data.
+    landscapes : dict
+        Model -> ``(DecisionLandscape, JacobianNormMap)`` on one random plane.
+    certified : pandas.DataFrame
+        model, class, radius, certified: one row per evaluated example.
+    som : dict
+        Model -> ``SOMMeasures`` of its hidden layer; empty without the SOM probes.
+    input_spread : dict
+        Class -> ``D_class`` on the map of the input.
+    input_som : SOMProbe or None
+        The map of the input, fitted once and shared by every model's probe.
+    densities : pandas.DataFrame or None
+        model, class, log_density (mean over the class's test rows), kl,
+        n_clusters, radius (the class's mean certified radius).
+    timings : dict
+        Model -> seconds.
+    n_evaluated : int or None
+        Test examples attacked and certified: ``config.eval_size``, or the whole
+        test set if smaller.
+    settings : Settings
+        The fixed choices the numbers were measured with.
+    max_eps : dict
+        Attack -> the largest distance its critical distances searched; an
+        example not fooled within it counts as infinitely far.
+    """
 
     config: ComparisonConfig
     data_description: str
-    results: pd.DataFrame  # model, measure, value
-    curves: pd.DataFrame  # model, attack, eps, accuracy, n
-    distances: dict  # (model, attack) -> critical distances
-    spectra: dict  # model -> HiddenSpectrum of the hidden layer on the test data
-    landscapes: dict  # model -> (DecisionLandscape, JacobianNormMap)
-    certified: pd.DataFrame  # model, class, radius, certified: one row per evaluated example
-    som: dict = field(default_factory=dict)  # model -> SOMMeasures of its hidden layer
-    input_spread: dict = field(default_factory=dict)  # class -> D_class on the input map
-    input_som: SOMProbe | None = None  # the map of the input, fitted once for every model
-    # model, class, log_density (mean over the class's test rows), kl, n_clusters, radius
-    # (the class's mean certified radius)
+    results: pd.DataFrame
+    curves: pd.DataFrame
+    distances: dict
+    spectra: dict
+    landscapes: dict
+    certified: pd.DataFrame
+    som: dict = field(default_factory=dict)
+    input_spread: dict = field(default_factory=dict)
+    input_som: SOMProbe | None = None
     densities: pd.DataFrame | None = None
     timings: dict = field(default_factory=dict)
-    # Test examples attacked and certified: config.eval_size, or the whole test set if smaller.
     n_evaluated: int | None = None
-    settings: Settings = SETTINGS  # what the run measured with
-    # attack -> the largest distance its critical distances searched (an example not fooled
-    # within it counts as infinitely far)
+    settings: Settings = SETTINGS
     max_eps: dict = field(default_factory=dict)
 
     @classmethod
@@ -480,26 +512,14 @@ def _measure(name, index, n_models, split, config, progress):
     started = time.perf_counter()
     model = model_family(config.quick, config.device, config.random_state)[name]
     X_train, X_test, y_train, y_test = split.X_train, split.X_test, split.y_train, split.y_test
-    X_eval, y_eval, clip = split.X_eval, split.y_eval, split.clip
+    X_eval, y_eval = split.X_eval, split.y_eval
     progress(f"{tag}: training on {len(X_train):,} examples")
     model.fit(X_train, y_train)
     rows, curves, distances = [(name, measures.ACCURACY, model.score(X_test, y_test))], [], {}
     for attack in config.attacks:
         progress(f"{tag}: {attack} curve and critical distances")
-        kw = {} if attack == "noise" or clip is None else {"clip": clip}
-        curve = accuracy_curve(
-            model, X_eval, y_eval, attack, random_state=config.random_state, **kw
-        )
+        curve, distances[attack] = _attack(model, attack, split, config)
         curves.append(curve.assign(model=name))
-        distances[attack] = critical_distance(
-            model,
-            X_eval,
-            y_eval,
-            attack,
-            random_state=config.random_state,
-            **split.search[attack],
-            **kw,
-        )
         rows += _distance_rows(name, attack, distances[attack])
     progress(f"{tag}: spectrum, landscape, certification")
     hidden = _hidden_transform(model)
@@ -534,6 +554,21 @@ def _measure(name, index, n_models, split, config, progress):
         densities=densities,
         seconds=time.perf_counter() - started,
     )
+
+
+def _attack(model, attack, split, config):
+    """The accuracy curve and the critical distances of the evaluated examples.
+
+    Noise is not clipped, so that its norm is the one asked for; FGSM and PGD
+    stay in the data's box.
+    """
+    X, y, clip = split.X_eval, split.y_eval, split.clip
+    kw = {} if attack == "noise" or clip is None else {"clip": clip}
+    curve = accuracy_curve(model, X, y, attack, random_state=config.random_state, **kw)
+    distances = critical_distance(
+        model, X, y, attack, random_state=config.random_state, **split.search[attack], **kw
+    )
+    return curve, distances
 
 
 def _plane(X, random_state):
