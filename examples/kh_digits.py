@@ -3,11 +3,17 @@
 Runs in well under a minute on a laptop CPU with no network:
 
     python examples/kh_digits.py
+
+A quick run, as the tests make, trains less (5 epochs of the encoder instead of 100):
+
+    SKLEARN_ROBUST_EXAMPLE_QUICK=1 python examples/kh_digits.py
 """
 
 # %%
 # A local (Hebbian) encoder learns 400 hidden units without labels; a linear
 # read-out on its ReLU(h)^3 activations is the paper's hybrid model.
+import os
+
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -17,11 +23,18 @@ from sklearn.preprocessing import StandardScaler
 from sklearn_robust import KHEncoder, PowerLawSpectrum
 from sklearn_robust.datasets import load_digits
 
+QUICK = os.environ.get("SKLEARN_ROBUST_EXAMPLE_QUICK") == "1"  # a run of seconds, for the tests
+
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
 hybrid = Pipeline(
     [
-        ("kh", KHEncoder(n_components=400, power=3, random_state=0, verbose=1)),
+        (
+            "kh",
+            KHEncoder(
+                n_components=400, power=3, n_epochs=5 if QUICK else 100, random_state=0, verbose=1
+            ),
+        ),
         ("scale", StandardScaler()),
         ("clf", LogisticRegression(max_iter=2000)),
     ]

@@ -6,9 +6,15 @@ Pipeline. The plain model is an MLP of the same width trained end to end. Both
 hidden layers are then put through the power-law fit of their covariance spectra.
 
     python examples/kh_hybrid.py
+
+A quick run, as the tests make, trains less (5 epochs for the encoder and for each network):
+
+    SKLEARN_ROBUST_EXAMPLE_QUICK=1 python examples/kh_hybrid.py
 """
 
 # %%
+import os
+
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -17,17 +23,23 @@ from sklearn_robust import KHEncoder, PowerLawSpectrum
 from sklearn_robust.datasets import load_digits
 from sklearn_robust.nn import LinearHead, RobustNetClassifier
 
+QUICK = os.environ.get("SKLEARN_ROBUST_EXAMPLE_QUICK") == "1"  # a run of seconds, for the tests
+kh_epochs, net_epochs = (5, 5) if QUICK else (100, 50)  # the estimators' defaults
+
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
 width = 400
 hybrid = Pipeline(
     [
-        ("kh", KHEncoder(n_components=width, power=4.5, random_state=0)),
+        ("kh", KHEncoder(n_components=width, power=4.5, n_epochs=kh_epochs, random_state=0)),
         ("scale", StandardScaler()),
-        ("clf", RobustNetClassifier(module=LinearHead, lr=3e-3, random_state=0)),
+        (
+            "clf",
+            RobustNetClassifier(module=LinearHead, lr=3e-3, max_epochs=net_epochs, random_state=0),
+        ),
     ]
 )
-plain = RobustNetClassifier(module__hidden_sizes=(width,), random_state=0)
+plain = RobustNetClassifier(module__hidden_sizes=(width,), max_epochs=net_epochs, random_state=0)
 
 # %%
 for name, model in [("KH hybrid", hybrid), ("backprop MLP", plain)]:

@@ -6,9 +6,16 @@ fooling) distances, and the decision landscape and hidden-Jacobian norm on a
 random plane through one test image. Writes robustness_digits.png.
 
     python examples/robustness_digits.py
+
+A quick run, as the tests make, trains and attacks less (5 epochs, 60 test
+images, 11 x 11 planes):
+
+    SKLEARN_ROBUST_EXAMPLE_QUICK=1 python examples/robustness_digits.py
 """
 
 # %%
+import os
+
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -25,20 +32,35 @@ from sklearn_robust.robustness import (
     jacobian_norm_map,
 )
 
+QUICK = os.environ.get("SKLEARN_ROBUST_EXAMPLE_QUICK") == "1"  # a run of seconds, for the tests
+kh_epochs, net_epochs = (5, 5) if QUICK else (100, 50)  # the estimators' defaults
+n_attacked = 60 if QUICK else None  # test images attacked (None: all)
+resolution = 11 if QUICK else 41  # grid points per side of the planes
+
 X, y = load_digits(return_X_y=True)  # pixels in [0, 1]
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
 width = 400
 models = {
     "KH hybrid": Pipeline(
         [
-            ("kh", KHEncoder(n_components=width, power=4.5, random_state=0)),
+            ("kh", KHEncoder(n_components=width, power=4.5, n_epochs=kh_epochs, random_state=0)),
             ("scale", StandardScaler()),
-            ("clf", RobustNetClassifier(module=LinearHead, lr=3e-3, random_state=0)),
+            (
+                "clf",
+                RobustNetClassifier(
+                    module=LinearHead, lr=3e-3, max_epochs=net_epochs, random_state=0
+                ),
+            ),
         ]
     ),
-    "backprop": RobustNetClassifier(module__hidden_sizes=(width,), random_state=0),
+    "backprop": RobustNetClassifier(
+        module__hidden_sizes=(width,), max_epochs=net_epochs, random_state=0
+    ),
     "L2": RobustNetClassifier(
-        module__hidden_sizes=(width,), penalty=L2Penalty(1e-2), random_state=0
+        module__hidden_sizes=(width,),
+        penalty=L2Penalty(1e-2),
+        max_epochs=net_epochs,
+        random_state=0,
     ),
 }
 for name, model in models.items():
@@ -46,14 +68,15 @@ for name, model in models.items():
     print(f"{name:<10} test accuracy {model.score(X_test, y_test):.3f}")
 
 # %% Relative accuracy against eps, and critical distances, for each attack
+X_eval, y_eval = X_test[:n_attacked], y_test[:n_attacked]
 attacks = {"noise": {}, "fgsm": {"clip": (0, 1)}, "pgd": {"clip": (0, 1)}}
 curves, distances = [], {}
 for name, model in models.items():
     for attack, kw in attacks.items():
-        curve = accuracy_curve(model, X_test, y_test, attack, random_state=0, **kw)
+        curve = accuracy_curve(model, X_eval, y_eval, attack, random_state=0, **kw)
         curves.append(curve.assign(model=name))
         distances[name, attack] = critical_distance(
-            model, X_test, y_test, attack, random_state=0, **kw
+            model, X_eval, y_eval, attack, random_state=0, **kw
         )
 curves = pd.concat(curves, ignore_index=True)
 summary = pd.DataFrame(
@@ -94,9 +117,13 @@ if plt is not None:
         ).set_title(f"{attack}: critical distances")
     center = X_test[np.flatnonzero(y_test == 3)[0]]
     for column, (name, model) in enumerate(models.items()):
-        landscape = decision_landscape(model, center, extent=6.0, resolution=41, random_state=0)
+        landscape = decision_landscape(
+            model, center, extent=6.0, resolution=resolution, random_state=0
+        )
         plot_decision_landscape(landscape, ax=axes[2, column]).set_title(f"{name}: decisions")
-        jmap = jacobian_norm_map(model, center, landscape.directions, extent=6.0, resolution=41)
+        jmap = jacobian_norm_map(
+            model, center, landscape.directions, extent=6.0, resolution=resolution
+        )
         plot_jacobian_norm_map(jmap, ax=axes[3, column], log=True).set_title(
             f"{name}: Jacobian norm"
         )
