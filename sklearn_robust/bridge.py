@@ -122,6 +122,15 @@ class EstimatorModule(torch.nn.Module):
     are ``[0, s]`` with ``s`` the estimator's ``decision_function``. For a
     transformer it returns the transformed data.
 
+    Parameters
+    ----------
+    steps : list of torch.nn.Module
+        One module per pipeline step, applied in order.
+    classes : ndarray or None
+        The classifier's classes; None for a transformer or a hidden representation.
+    n_features_in : int
+        Number of input features.
+
     Attributes
     ----------
     steps : torch.nn.Sequential
@@ -130,6 +139,17 @@ class EstimatorModule(torch.nn.Module):
         The classifier's classes; None for a transformer or a hidden representation.
     n_features_in_ : int
         Number of input features.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_robust.bridge import as_torch
+    >>> X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]); y = ["a", "b", "b"]
+    >>> module = as_torch(LogisticRegression().fit(X, y))
+    >>> logits = module(torch.tensor(X, dtype=torch.float32))
+    >>> tuple(logits.shape), tuple(module.decision_scores(logits).shape), module.classes_.tolist()
+    ((3, 2), (3,), ['a', 'b'])
     """
 
     def __init__(self, steps, classes, n_features_in):
@@ -139,6 +159,19 @@ class EstimatorModule(torch.nn.Module):
         self.n_features_in_ = n_features_in
 
     def forward(self, x):
+        """Apply the estimator's steps.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, n_features_in_)
+            Inputs, on the module's device.
+
+        Returns
+        -------
+        out : torch.Tensor
+            Logits of shape (n_samples, n_classes) for a classifier, the
+            transformed data for a transformer.
+        """
         return self.steps(x)
 
     @property
@@ -147,7 +180,18 @@ class EstimatorModule(torch.nn.Module):
         return module_device(self)
 
     def decision_scores(self, logits: torch.Tensor) -> torch.Tensor:
-        """Logits in the shape of scikit-learn's ``decision_function`` (1-D for two classes)."""
+        """Reshape logits as scikit-learn's ``decision_function`` (1-D for two classes).
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (n_samples, n_classes)
+            The output of :meth:`forward` for a classifier.
+
+        Returns
+        -------
+        scores : torch.Tensor of shape (n_samples,) or (n_samples, n_classes)
+            ``logits[:, 1] - logits[:, 0]`` for two classes, else ``logits``.
+        """
         if self.classes_ is not None and len(self.classes_) == 2:
             return logits[:, 1] - logits[:, 0]
         return logits

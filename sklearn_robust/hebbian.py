@@ -94,6 +94,14 @@ class KHLayer(torch.nn.Module):
         The effective weights ``W = sign(S) |S|^(p-1)``; pruned rows already zeroed.
     power : float
         The exponent ``n`` of ``ReLU(h) ** n``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_robust.hebbian import KHLayer
+    >>> layer = KHLayer(torch.tensor([[1.0, 0.0], [0.0, -1.0]]), power=2.0)
+    >>> layer(torch.tensor([[3.0, 2.0]])).tolist()
+    [[9.0, 0.0]]
     """
 
     def __init__(self, weights: torch.Tensor, power: float = 1.0):
@@ -102,6 +110,18 @@ class KHLayer(torch.nn.Module):
         self.power = power
 
     def forward(self, x):
+        """Compute ``ReLU(x W^T) ** power``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        hidden : torch.Tensor of shape (n_samples, n_components)
+            The layer's activations.
+        """
         hidden = torch.relu(x @ self.weights.T)
         return hidden if self.power == 1.0 else hidden.pow(self.power)
 

@@ -27,6 +27,19 @@ class TorchThreadLimit(WorkerPlugin or object):
     ----------
     n_threads : int or None, default=None
         None: the worker's number of dask threads.
+
+    Examples
+    --------
+    Dask calls ``setup`` on each worker; here a stand-in worker with 2 threads:
+
+    >>> import torch
+    >>> from types import SimpleNamespace
+    >>> from sklearn_robust.parallel import TorchThreadLimit
+    >>> before = torch.get_num_threads()
+    >>> TorchThreadLimit().setup(SimpleNamespace(state=SimpleNamespace(nthreads=2)))
+    >>> torch.get_num_threads()
+    2
+    >>> torch.set_num_threads(before)
     """
 
     idempotent = True
@@ -35,6 +48,13 @@ class TorchThreadLimit(WorkerPlugin or object):
         self.n_threads = n_threads
 
     def setup(self, worker):
+        """Set the worker's torch thread count (dask calls this on each worker).
+
+        Parameters
+        ----------
+        worker : distributed.Worker
+            The worker starting up.
+        """
         import torch
 
         nthreads = getattr(getattr(worker, "state", worker), "nthreads", 1)

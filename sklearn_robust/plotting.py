@@ -209,7 +209,7 @@ def plot_accuracy_curve(curve, ax=None, by=None):
 
 
 def plot_critical_distances(distances, ax=None):
-    """Distributions of critical distances, one violin per model (the paper's figure 1, right).
+    """Show critical distances, one violin per model (the paper's figure 1, right).
 
     Zeros (misclassified examples) are left out; the share of examples the attack
     never fooled (``inf``) is written under each violin.

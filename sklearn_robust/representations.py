@@ -286,7 +286,7 @@ class VectorCodes(TransformerMixin, BaseEstimator):
         return codes.astype(np.float32, copy=False)
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the codes, ``"{stat}_c{channel}"``, stat-major.
+        """Get the names of the codes, ``"{stat}_c{channel}"``, stat-major.
 
         Parameters
         ----------
@@ -628,7 +628,7 @@ class LayerActivations(TransformerMixin, BaseEstimator):
         return pooled
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the output columns, ``"{layer}_{index}"`` (or ``"{layer}_{stat}_c{channel}"``).
+        """Get the output columns' names, ``"{layer}_{index}"`` or ``"{layer}_{stat}_c{channel}"``.
 
         With several layers and ``concatenate=False``, the names of the
         concatenation of the dict's arrays, in the order of ``layers``.

@@ -50,7 +50,7 @@ _PARAMETER_CONSTRAINTS = {
     prefer_skip_nested_validation=True,
 )
 def covariance_spectrum(X, device="auto"):
-    """Eigenvalues of the sample covariance of ``X``, largest first.
+    """Compute the eigenvalues of the sample covariance of ``X``, largest first.
 
     Parameters
     ----------
@@ -140,7 +140,10 @@ def _scatter_matrix(centred):
 class PowerLawFit:
     """Result of :func:`fit_power_law`: ``lambda_n / lambda_1 ~ exp(intercept) n^-alpha``.
 
-    Attributes
+    Built by :func:`fit_power_law`; each parameter is kept as the attribute of the
+    same name.
+
+    Parameters
     ----------
     alpha : float
         Decay exponent (minus the slope in log-log coordinates).
@@ -150,8 +153,10 @@ class PowerLawFit:
         (Weighted) coefficient of determination of the line; 1 for an exact power law.
     intercept : float
         Intercept of the line, in natural-log units of ``lambda_n / lambda_1``.
-    n_min, n_max : int
-        First and last rank (1-based, inclusive) actually used.
+    n_min : int
+        First rank (1-based) actually used.
+    n_max : int
+        Last rank (1-based, inclusive) actually used.
     weighting : {"uniform", "log"}
         Weighting of the ranks in the regression.
     n_points : int

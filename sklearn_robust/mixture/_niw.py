@@ -43,7 +43,25 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 @dataclass(frozen=True)
 class NIWPrior:
-    """``mu | Sigma ~ N(0, Sigma / kappa)``, ``Sigma ~ IW(nu, scale)``."""
+    """``mu | Sigma ~ N(0, Sigma / kappa)``, ``Sigma ~ IW(nu, scale)``.
+
+    Parameters
+    ----------
+    kappa : float
+        Pseudo-count of the prior mean.
+    nu : float
+        Degrees of freedom of the inverse Wishart, greater than ``d - 1``.
+    scale : torch.Tensor of shape (d, d)
+        Scale ``Psi_0`` of the inverse Wishart, positive definite.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_robust.mixture._niw import NIWPrior
+    >>> prior = NIWPrior(kappa=1.0, nu=4.0, scale=torch.eye(2, dtype=torch.float64))
+    >>> prior.dim, round(float(prior.log_normaliser), 4)
+    (2, -0.4516)
+    """
 
     kappa: float
     nu: float
@@ -67,7 +85,34 @@ class NIWPrior:
 
 @dataclass(frozen=True)
 class NIWPosterior:
-    """Posterior parameters of a batch of components; ``chol`` is the scale's Cholesky factor."""
+    """Posterior parameters of a batch of components; ``chol`` is the scale's Cholesky factor.
+
+    Built by :func:`posterior`.
+
+    Parameters
+    ----------
+    count : torch.Tensor of shape (K,)
+        Number of points of each component.
+    kappa : torch.Tensor of shape (K,)
+        ``kappa_n = kappa_0 + count``.
+    nu : torch.Tensor of shape (K,)
+        ``nu_n = nu_0 + count``.
+    mean : torch.Tensor of shape (K, d)
+        Posterior mean ``mu_n`` (relative to the centred data).
+    chol : torch.Tensor of shape (K, d, d)
+        Lower Cholesky factor of the posterior scale ``Psi_n``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_robust.mixture._niw import NIWPrior, posterior
+    >>> prior = NIWPrior(kappa=1.0, nu=4.0, scale=torch.eye(2, dtype=torch.float64))
+    >>> X = torch.tensor([[0.5, 0.0], [-0.5, 1.0], [0.0, -1.0]], dtype=torch.float64)
+    >>> count = torch.tensor([3.0], dtype=torch.float64)
+    >>> post = posterior(prior, count, X.sum(0, keepdim=True), (X.T @ X).unsqueeze(0))
+    >>> post.kappa.tolist(), post.nu.tolist(), tuple(post.chol.shape)
+    ([4.0], [7.0], (1, 2, 2))
+    """
 
     count: torch.Tensor  # (K,)
     kappa: torch.Tensor  # (K,)
@@ -93,6 +138,17 @@ def posterior(prior, count, total, outer):
     Returns
     -------
     NIWPosterior
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_robust.mixture._niw import NIWPrior, posterior
+    >>> prior = NIWPrior(kappa=1.0, nu=4.0, scale=torch.eye(2, dtype=torch.float64))
+    >>> X = torch.tensor([[0.5, 0.0], [-0.5, 1.0], [0.0, -1.0]], dtype=torch.float64)
+    >>> count = torch.tensor([3.0], dtype=torch.float64)
+    >>> post = posterior(prior, count, X.sum(0, keepdim=True), (X.T @ X).unsqueeze(0))
+    >>> post.count.tolist(), post.mean.tolist()
+    ([3.0], [[0.0, 0.0]])
     """
     kappa = prior.kappa + count
     mean = total / kappa.unsqueeze(-1)
@@ -106,6 +162,28 @@ def log_marginal_likelihood(prior, post):
 
     ``-n d / 2 log(pi) + log Gamma_d(nu_n / 2) - log Gamma_d(nu_0 / 2)
     + nu_0 / 2 log|Psi_0| - nu_n / 2 log|Psi_n| + d / 2 (log kappa_0 - log kappa_n)``.
+
+    Parameters
+    ----------
+    prior : NIWPrior
+    post : NIWPosterior
+        The posterior of the components under ``prior``.
+
+    Returns
+    -------
+    log_likelihood : tensor of shape (K,)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_robust.mixture._niw import NIWPrior, posterior
+    >>> prior = NIWPrior(kappa=1.0, nu=4.0, scale=torch.eye(2, dtype=torch.float64))
+    >>> X = torch.tensor([[0.5, 0.0], [-0.5, 1.0], [0.0, -1.0]], dtype=torch.float64)
+    >>> count = torch.tensor([3.0], dtype=torch.float64)
+    >>> post = posterior(prior, count, X.sum(0, keepdim=True), (X.T @ X).unsqueeze(0))
+    >>> from sklearn_robust.mixture._niw import log_marginal_likelihood
+    >>> log_marginal_likelihood(prior, post).round(decimals=4).tolist()
+    [-7.8698]
     """
     d = prior.dim
     return (
@@ -142,6 +220,21 @@ def sample_gaussians(post, chi2, normal_factor, normal_mean):
         ``M = B^T`` so that ``(x - mu)^T Sigma^-1 (x - mu) = |M (x - mu)|^2``.
     log_det_precision : tensor of shape (K,)
         ``log |Sigma^-1|``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_robust.mixture._niw import NIWPrior, posterior
+    >>> prior = NIWPrior(kappa=1.0, nu=4.0, scale=torch.eye(2, dtype=torch.float64))
+    >>> X = torch.tensor([[0.5, 0.0], [-0.5, 1.0], [0.0, -1.0]], dtype=torch.float64)
+    >>> count = torch.tensor([3.0], dtype=torch.float64)
+    >>> post = posterior(prior, count, X.sum(0, keepdim=True), (X.T @ X).unsqueeze(0))
+    >>> from sklearn_robust.mixture._niw import sample_gaussians
+    >>> chi2 = torch.tensor([[7.0, 6.0]], dtype=torch.float64)  # chi2(nu_n - i) draws
+    >>> normal = torch.zeros(1, 2, 2, dtype=torch.float64)
+    >>> mean, whiten, log_det = sample_gaussians(post, chi2, normal, normal[:, 0])
+    >>> tuple(mean.shape), tuple(whiten.shape), tuple(log_det.shape)
+    ((1, 2), (1, 2, 2), (1,))
     """
     bartlett = torch.tril(normal_factor, diagonal=-1) + torch.diag_embed(chi2.sqrt())
     eye = torch.eye(post.chol.shape[-1], dtype=post.chol.dtype, device=post.chol.device)
@@ -163,6 +256,32 @@ def student_t(post):
     """Posterior predictive of each component: multivariate Student-t ``(df, loc, chol of scale)``.
 
     ``t_{nu_n - d + 1}(mu_n, Psi_n (kappa_n + 1) / (kappa_n (nu_n - d + 1)))``.
+
+    Parameters
+    ----------
+    post : NIWPosterior
+
+    Returns
+    -------
+    df : tensor of shape (K,)
+        Degrees of freedom ``nu_n - d + 1``.
+    loc : tensor of shape (K, d)
+        Location ``mu_n``.
+    chol : tensor of shape (K, d, d)
+        Lower Cholesky factor of the scale.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_robust.mixture._niw import NIWPrior, posterior
+    >>> prior = NIWPrior(kappa=1.0, nu=4.0, scale=torch.eye(2, dtype=torch.float64))
+    >>> X = torch.tensor([[0.5, 0.0], [-0.5, 1.0], [0.0, -1.0]], dtype=torch.float64)
+    >>> count = torch.tensor([3.0], dtype=torch.float64)
+    >>> post = posterior(prior, count, X.sum(0, keepdim=True), (X.T @ X).unsqueeze(0))
+    >>> from sklearn_robust.mixture._niw import student_t
+    >>> df, loc, chol = student_t(post)
+    >>> df.tolist(), tuple(loc.shape), tuple(chol.shape)
+    ([6.0], (1, 2), (1, 2, 2))
     """
     d = post.chol.shape[-1]
     df = post.nu - d + 1.0
@@ -183,6 +302,18 @@ def student_t_log_density(X, df, loc, chol):
     Returns
     -------
     tensor of shape (n, K)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_robust.mixture._niw import NIWPrior, posterior
+    >>> prior = NIWPrior(kappa=1.0, nu=4.0, scale=torch.eye(2, dtype=torch.float64))
+    >>> X = torch.tensor([[0.5, 0.0], [-0.5, 1.0], [0.0, -1.0]], dtype=torch.float64)
+    >>> count = torch.tensor([3.0], dtype=torch.float64)
+    >>> post = posterior(prior, count, X.sum(0, keepdim=True), (X.T @ X).unsqueeze(0))
+    >>> from sklearn_robust.mixture._niw import student_t, student_t_log_density
+    >>> student_t_log_density(X, *student_t(post)).round(decimals=4).tolist()
+    [[-1.521], [-2.1317], [-1.9875]]
     """
     d = X.shape[-1]
     centred = X.unsqueeze(0) - loc.unsqueeze(1)  # (K, n, d)
@@ -216,6 +347,21 @@ def student_t_mixture_log_density(X, log_weight, df, loc, chol):
     Returns
     -------
     tensor of shape (n, ...)
+
+    Examples
+    --------
+    One mixture of a single component: its density is the component's.
+
+    >>> import torch
+    >>> from sklearn_robust.mixture._niw import NIWPrior, posterior
+    >>> prior = NIWPrior(kappa=1.0, nu=4.0, scale=torch.eye(2, dtype=torch.float64))
+    >>> X = torch.tensor([[0.5, 0.0], [-0.5, 1.0], [0.0, -1.0]], dtype=torch.float64)
+    >>> count = torch.tensor([3.0], dtype=torch.float64)
+    >>> post = posterior(prior, count, X.sum(0, keepdim=True), (X.T @ X).unsqueeze(0))
+    >>> from sklearn_robust.mixture._niw import student_t, student_t_mixture_log_density
+    >>> log_weight = torch.zeros(1, dtype=torch.float64)
+    >>> student_t_mixture_log_density(X, log_weight, *student_t(post)).round(decimals=4).tolist()
+    [-1.521, -2.1317, -1.9875]
     """
     batch, d = df.shape, X.shape[-1]
     per_component = student_t_log_density(
@@ -238,6 +384,14 @@ def sample_student_t(df, loc, chol, rng):
     Returns
     -------
     ndarray of shape (n, d)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_robust.mixture._niw import sample_student_t
+    >>> df, loc, chol = np.array([5.0, 5.0]), np.zeros((2, 3)), np.tile(np.eye(3), (2, 1, 1))
+    >>> sample_student_t(df, loc, chol, np.random.default_rng(0)).shape
+    (2, 3)
     """
     normal = rng.standard_normal(loc.shape)
     scale = np.sqrt(df / rng.chisquare(df))
@@ -258,6 +412,14 @@ def expected_gaussian_log_density(df, loc, chol, covariance):
     Returns
     -------
     ndarray of shape (K,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_robust.mixture._niw import expected_gaussian_log_density
+    >>> df, loc, chol = np.array([5.0]), np.zeros((1, 2)), np.eye(2)[None]
+    >>> expected_gaussian_log_density(df, loc, chol, np.eye(2)).round(4)
+    array([-3.5045])
     """
     d = covariance.shape[0]
     chol_c = np.linalg.cholesky(covariance)

@@ -53,6 +53,21 @@ class SubClusterSampler:
     generator : torch.Generator
         Large draws (normals, Gumbel noise), on the CPU and then moved, so that a
         seed gives the same chain on every device up to rounding.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from sklearn_robust.mixture._niw import NIWPrior
+    >>> from sklearn_robust.mixture._sampler import SubClusterSampler
+    >>> rng = np.random.default_rng(0)
+    >>> X = torch.tensor(np.concatenate([rng.normal(-3, 1, (30, 2)), rng.normal(3, 1, (30, 2))]))
+    >>> prior = NIWPrior(kappa=1.0, nu=4.0, scale=torch.eye(2, dtype=torch.float64))
+    >>> sampler = SubClusterSampler(X, prior, 1, rng, torch.Generator().manual_seed(0))
+    >>> for _ in range(5):
+    ...     sampler.sweep()
+    >>> predictive = sampler.predictive()  # the components and a new one
+    >>> sorted(predictive), predictive["loc"].shape == (sampler.n_components + 1, 2)
+    (['chol', 'df', 'loc', 'log_weight'], True)
     """
 
     def __init__(self, X, prior, n_init, rng, generator):

@@ -397,7 +397,17 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         return to_numpy(torch.softmax(self._forward(X), dim=1))
 
     def predict_log_proba(self, X):
-        """Log-softmax of the logits, shape (n_samples, n_classes)."""
+        """Log-softmax of the logits.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities of the classes, in the order of ``classes_``.
+        """
         return to_numpy(torch.log_softmax(self._forward(X), dim=1))
 
     def predict(self, X):

@@ -280,12 +280,33 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return [(logits, hidden) for logits, hidden, _ in levels]
 
     def predict_proba(self, X):
-        """Class probabilities: an array for 1-D labels, else a list per level."""
+        """Class probabilities: an array for 1-D labels, else a list per level.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes) or list of ndarray
+            For 1-D labels, the probabilities of ``classes_``; otherwise one array
+            per level, of shape (n_samples, n_classes of the level).
+        """
         probas = [to_numpy(torch.softmax(logits, 1)) for logits, _ in self._levels(X)]
         return probas[0] if self._one_dimensional else probas
 
     def predict(self, X):
-        """Labels at every level: shape (n_samples,) for 1-D labels, else (n_samples, n_levels)."""
+        """Predict the labels at every level.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_levels)
+            Shape (n_samples,) for 1-D labels, else one column per level.
+        """
         levels = self._levels(X)
         columns = [
             classes[to_numpy(logits.argmax(1))]
@@ -342,7 +363,21 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return _ChainedLevels(self.module_, hidden=output == "hidden")
 
     def score(self, X, y, sample_weight=None):
-        """Mean accuracy; with several levels, the mean over levels of each level's accuracy."""
+        """Mean accuracy; with several levels, the mean over levels of each level's accuracy.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_levels)
+            True labels, in the shape the classifier was fitted with.
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Weights of the samples in each level's accuracy.
+
+        Returns
+        -------
+        score : float
+            The (mean over levels of the) accuracy.
+        """
         check_is_fitted(self)
         X = validate_float_data(self, X, reset=False)
         y = np.asarray(y)

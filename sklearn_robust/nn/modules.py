@@ -60,11 +60,31 @@ class MLP(nn.Module):
         self.head = nn.Linear(width, n_classes)
 
     def forward(self, x):
+        """Compute the logits and the last hidden layer.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        logits : torch.Tensor of shape (n_samples, n_classes)
+            The read-out of the last hidden layer.
+        hidden : torch.Tensor of shape (n_samples, hidden_sizes[-1])
+            The last hidden layer's activations.
+        """
         hidden = self.encoder(x)
         return self.head(hidden), hidden
 
     def hidden_layer_names(self):
-        """Names of the hidden layers' activations, first to last (for ``transform``)."""
+        """Name the hidden layers' activations, first to last (for ``transform``).
+
+        Returns
+        -------
+        names : list of str
+            The submodule names ``"encoder.1"``, ``"encoder.3"``, ... of the activations.
+        """
         return [f"encoder.{index}" for index in range(1, len(self.encoder), 2)]
 
 
@@ -96,6 +116,20 @@ class LinearHead(nn.Module):
         self.head = nn.Linear(n_features, n_classes)
 
     def forward(self, x):
+        """Compute the logits; the inputs are the hidden representation.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, n_features)
+            Inputs: the encoder's output in a hybrid model.
+
+        Returns
+        -------
+        logits : torch.Tensor of shape (n_samples, n_classes)
+            The linear read-out of ``x``.
+        hidden : torch.Tensor of shape (n_samples, n_features)
+            ``x`` itself.
+        """
         return self.head(x), x
 
 

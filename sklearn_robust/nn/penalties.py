@@ -25,7 +25,10 @@ __all__ = [
 class PenaltyBatch:
     """What a penalty sees of one training minibatch.
 
-    Attributes
+    The classifier builds one per minibatch and passes it to :meth:`Penalty.term`;
+    each parameter is kept as the attribute of the same name.
+
+    Parameters
     ----------
     inputs : torch.Tensor of shape (batch, n_features)
         The minibatch as fed to the module; ``requires_grad`` is set when the
@@ -37,6 +40,17 @@ class PenaltyBatch:
         Encoded class labels.
     module : torch.nn.Module
         The module being trained (L2Penalty reads its encoding weights).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_robust.nn import MLP, L2Penalty, PenaltyBatch
+    >>> module = MLP(4, 3, hidden_sizes=(5,))
+    >>> inputs = torch.zeros(8, 4)
+    >>> logits, hidden = module(inputs)
+    >>> batch = PenaltyBatch(inputs, hidden, logits, torch.zeros(8, dtype=torch.long), module)
+    >>> L2Penalty(strength=1e-2)(batch).ndim
+    0
     """
 
     inputs: torch.Tensor
@@ -54,6 +68,23 @@ class Penalty(BaseEstimator, metaclass=ABCMeta):
     the parameter) and calls :meth:`on_epoch_begin` before every epoch.
     Being scikit-learn estimators, penalties expose their hyperparameters to
     ``GridSearchCV`` as ``clf__penalty__strength``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_robust import RobustNetClassifier
+    >>> from sklearn_robust.nn import Penalty
+    >>> class MeanActivity(Penalty):  # the mean squared hidden activity
+    ...     def __init__(self, strength=1e-2):
+    ...         self.strength = strength
+    ...     def term(self, batch):
+    ...         return batch.hidden.pow(2).mean()
+    >>> X = torch.randn(40, 4, generator=torch.Generator().manual_seed(0)).numpy()
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> clf = RobustNetClassifier(penalty=MeanActivity(), max_epochs=2, device="cpu",
+    ...                           random_state=0, module__hidden_sizes=(8,)).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
     """
 
     #: Whether the minibatch inputs must require gradients (Jacobian penalties).
@@ -88,10 +119,29 @@ class Penalty(BaseEstimator, metaclass=ABCMeta):
 
     @abstractmethod
     def term(self, batch: PenaltyBatch) -> torch.Tensor:
-        """The unscaled penalty on one minibatch: a scalar tensor that trains."""
+        """Compute the unscaled penalty on one minibatch: a scalar tensor that trains.
+
+        Parameters
+        ----------
+        batch : PenaltyBatch
+            The minibatch's inputs, hidden representation, logits, targets and module.
+
+        Returns
+        -------
+        value : torch.Tensor of shape ()
+            The penalty before ``strength`` multiplies it, differentiable.
+        """
 
     def on_epoch_begin(self, hidden_of, X) -> None:
-        """Hook before each epoch; ``hidden_of(X)`` gives the hidden layer of X (no grad)."""
+        """Prepare the epoch: a hook that does nothing unless a subclass needs it.
+
+        Parameters
+        ----------
+        hidden_of : callable
+            ``hidden_of(X)`` returns the hidden layer of ``X``, without gradients.
+        X : torch.Tensor of shape (n_samples, n_features)
+            The whole training set, on the module's device.
+        """
 
     def validate(self) -> None:
         """Check the hyperparameters (called by the classifier before any work)."""
@@ -134,6 +184,18 @@ class L2Penalty(Penalty):
         self.strength = strength
 
     def term(self, batch):
+        """Compute the unscaled penalty on one minibatch.
+
+        Parameters
+        ----------
+        batch : PenaltyBatch
+            The minibatch's inputs, hidden representation, logits, targets and module.
+
+        Returns
+        -------
+        value : torch.Tensor of shape ()
+            The penalty before ``strength`` multiplies it, differentiable.
+        """
         weights = encoding_weights(batch.module)
         if not weights:
             raise ValueError(
@@ -227,6 +289,18 @@ class JacobianPenalty(Penalty):
         self.n_proj = n_proj
 
     def term(self, batch):
+        """Compute the unscaled penalty on one minibatch.
+
+        Parameters
+        ----------
+        batch : PenaltyBatch
+            The minibatch's inputs, hidden representation, logits, targets and module.
+
+        Returns
+        -------
+        value : torch.Tensor of shape ()
+            The penalty before ``strength`` multiplies it, differentiable.
+        """
         inputs, hidden = batch.inputs, _flat(batch.hidden)
         if not inputs.requires_grad:
             raise ValueError(
@@ -366,7 +440,15 @@ class SpectralPenalty(Penalty):
         self.tau = tau
 
     def on_epoch_begin(self, hidden_of, X) -> None:
-        """Recompute the eigenbasis from the hidden layer of the whole training set."""
+        """Recompute the eigenbasis from the hidden layer of the whole training set.
+
+        Parameters
+        ----------
+        hidden_of : callable
+            ``hidden_of(X)`` returns the hidden layer of ``X``, without gradients.
+        X : torch.Tensor of shape (n_samples, n_features)
+            The whole training set, on the module's device.
+        """
         with torch.no_grad():
             hidden = _flat(hidden_of(X))
         self._check_width(hidden.shape[1])
@@ -380,6 +462,18 @@ class SpectralPenalty(Penalty):
             )
 
     def term(self, batch):
+        """Compute the unscaled penalty on one minibatch.
+
+        Parameters
+        ----------
+        batch : PenaltyBatch
+            The minibatch's inputs, hidden representation, logits, targets and module.
+
+        Returns
+        -------
+        value : torch.Tensor of shape ()
+            The penalty before ``strength`` multiplies it, differentiable.
+        """
         hidden = _flat(batch.hidden)
         n_examples, width = hidden.shape
         self._check_width(width)
@@ -514,6 +608,18 @@ class IsometryPenalty(Penalty):
         self.metric = metric
 
     def term(self, batch):
+        """Compute the unscaled penalty on one minibatch.
+
+        Parameters
+        ----------
+        batch : PenaltyBatch
+            The minibatch's inputs, hidden representation, logits, targets and module.
+
+        Returns
+        -------
+        value : torch.Tensor of shape ()
+            The penalty before ``strength`` multiplies it, differentiable.
+        """
         hidden, inputs = _flat(batch.hidden), _flat(batch.inputs)
         n_examples = hidden.shape[0]
         targets = batch.targets.reshape(-1)

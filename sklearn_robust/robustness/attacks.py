@@ -355,6 +355,21 @@ def prepare_attack(attack, estimator, X, y=None, **attack_kw) -> PreparedAttack:
         For bad X or y, or X outside ``clip``.
     TypeError
         For a keyword argument the attack does not take.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_robust.robustness import prepare_attack
+    >>> X = np.random.default_rng(0).normal(size=(6, 4)); y = [0, 1] * 3
+    >>> model = LogisticRegression().fit(X, y)
+    >>> attack = prepare_attack("pgd", model, X, y, n_iter=5, random_state=0)
+    >>> rows, eps = np.arange(6), np.full(6, 0.1)
+    >>> tuple(attack.perturb(rows, eps).shape)
+    (6, 4)
+    >>> fooled, l2 = attack.fooled(rows, eps)  # an L-inf step of 0.1 on 4 features
+    >>> fooled.shape, l2.round(4).tolist()
+    ((6,), [0.2, 0.2, 0.2, 0.2, 0.2, 0.2])
     """
     check_attack_params(attack, **attack_kw)
     X, targets = check_inputs(estimator, X, y)

@@ -82,11 +82,18 @@ class _Plane:
 class DecisionLandscape(_Plane):
     """The predicted class and its probability on a grid in a plane; see :func:`decision_landscape`.
 
-    Attributes
+    Built by :func:`decision_landscape`; each parameter is kept as the attribute of
+    the same name.
+
+    Parameters
     ----------
-    center, directions, offsets, extent, points
-        The plane and its grid (see :func:`decision_landscape`); ``points`` are the
-        inputs evaluated, float32 of shape (resolution**2, n_features).
+    center : ndarray of shape (n_features,)
+        The input at the middle of the plane, float64.
+    directions : ndarray of shape (2, n_features)
+        Orthonormal rows: ``directions[0]`` runs along the horizontal axis of a
+        plot, ``directions[1]`` along the vertical one.
+    offsets : ndarray of shape (resolution,)
+        Coordinates along either direction, ``linspace(-extent, extent, resolution)``.
     labels : ndarray of shape (resolution, resolution)
         The class predicted at ``center + offsets[j] * directions[0] + offsets[i]
         * directions[1]``, in entry ``[i, j]`` (values of ``classes``).
@@ -94,6 +101,24 @@ class DecisionLandscape(_Plane):
         The largest class probability there; NaN for a classifier that gives none.
     classes : ndarray of shape (n_classes,)
         The estimator's ``classes_``, so that plots colour each class the same way.
+
+    Attributes
+    ----------
+    extent : float
+        Half the side of the square, in input units.
+    points : ndarray of shape (resolution**2, n_features)
+        The inputs evaluated, float32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_robust.robustness import decision_landscape
+    >>> X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]); y = ["a", "b", "c"]
+    >>> model = LogisticRegression().fit(X, y)
+    >>> landscape = decision_landscape(model, X[0], resolution=5, random_state=0)
+    >>> landscape.labels.shape, landscape.points.shape, landscape.classes.tolist()
+    ((5, 5), (25, 2), ['a', 'b', 'c'])
     """
 
     labels: np.ndarray
@@ -105,15 +130,41 @@ class DecisionLandscape(_Plane):
 class JacobianNormMap(_Plane):
     """Frobenius norms of an input Jacobian on a grid in a plane; see :func:`jacobian_norm_map`.
 
-    Attributes
+    Built by :func:`jacobian_norm_map`; each parameter is kept as the attribute of
+    the same name.
+
+    Parameters
     ----------
-    center, directions, offsets, extent, points
-        The plane and its grid (see :func:`decision_landscape`).
+    center : ndarray of shape (n_features,)
+        The input at the middle of the plane, float64.
+    directions : ndarray of shape (2, n_features)
+        Orthonormal rows: ``directions[0]`` runs along the horizontal axis of a
+        plot, ``directions[1]`` along the vertical one.
+    offsets : ndarray of shape (resolution,)
+        Coordinates along either direction, ``linspace(-extent, extent, resolution)``.
     norms : ndarray of shape (resolution, resolution)
         ``||d h / d x||_F`` at ``center + offsets[j] * directions[0] + offsets[i]
         * directions[1]``, in entry ``[i, j]``; float64.
     output : {"hidden", "decision"}
         Which representation ``h`` was differentiated.
+
+    Attributes
+    ----------
+    extent : float
+        Half the side of the square, in input units.
+    points : ndarray of shape (resolution**2, n_features)
+        The inputs evaluated, float32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.neural_network import MLPClassifier
+    >>> from sklearn_robust.robustness import jacobian_norm_map
+    >>> X = np.random.default_rng(0).normal(size=(30, 3)); y = X[:, 0] > 0
+    >>> model = MLPClassifier((8,), solver="lbfgs", random_state=0).fit(X, y)
+    >>> jmap = jacobian_norm_map(model, X[0], resolution=4, random_state=0)
+    >>> jmap.norms.shape, jmap.output, bool((jmap.norms >= 0).all())
+    ((4, 4), 'hidden', True)
     """
 
     norms: np.ndarray

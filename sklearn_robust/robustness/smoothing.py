@@ -50,7 +50,7 @@ def certify(
     random_state=None,
     verbose=0,
 ):
-    """Labels of the Gaussian-smoothed classifier and certified L2 radii (CERTIFY).
+    """Predict with the Gaussian-smoothed classifier and certify L2 radii (CERTIFY).
 
     The smoothed classifier ``g(x) = argmax_c P(f(x + e) = c)``, ``e ~ N(0, sigma^2 I)``,
     is constant on the L2 ball of radius ``sigma * Phi^-1(pA)`` around x, where ``pA``
@@ -134,7 +134,7 @@ def smoothed_predict(
     random_state=None,
     verbose=0,
 ):
-    """Labels of the Gaussian-smoothed classifier, abstaining when unsure (PREDICT).
+    """Predict with the Gaussian-smoothed classifier, abstaining when unsure (PREDICT).
 
     Per example, ``n`` noisy copies ``x + e``, ``e ~ N(0, sigma^2 I)``, vote;
     with nA and nB the two largest counts, a two-sided binomial test of nA

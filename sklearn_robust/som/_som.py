@@ -617,6 +617,10 @@ default="random"
     def bmu_density(self, X):
         """Fraction of the samples whose BMU is each unit.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
         Returns
         -------
         density : ndarray of shape (n_rows, n_cols), float64
@@ -751,6 +755,11 @@ default="random"
 
     def center_units(self, X, y):
         """The unit nearest each class's centre: its centre rounded onto the grid.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
 
         Returns
         -------

@@ -183,6 +183,20 @@ def som_minibatch_step(weights, batch, grid_sq, sigma, learning_rate, metric):
     similarity : tensor of shape (n_batch,)
         Their :func:`unit_similarity` scores, from which the caller computes the
         batch's distances when it needs them (the training loss).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from sklearn_robust.som import grid_distance
+    >>> units = np.arange(4)  # a 2 x 2 grid
+    >>> grid_sq = torch.tensor(grid_distance(units[:, None], units, (2, 2), toroidal=False) ** 2,
+    ...                        dtype=torch.float32)
+    >>> weights = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    >>> from sklearn_robust.som import som_minibatch_step
+    >>> batch = torch.tensor([[0.1, 0.0], [0.9, 1.0]])
+    >>> bmus, _ = som_minibatch_step(weights, batch, grid_sq, 0.5, 0.5, "euclidean")
+    >>> bmus.tolist(), weights[0].double().round(decimals=3).tolist()
+    ([0, 3], [0.029, 0.005])
     """
     return _minibatch_step(weights, batch, grid_sq, sigma, learning_rate, metric)
 
@@ -226,6 +240,21 @@ def minibatch_epoch(weights, rows, grid_sq, sigmas, learning_rates, batch_size, 
     similarity : tensor of shape (n_rows,)
         Each row's :func:`unit_similarity` score at its BMU, found before the
         update that row takes part in.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from sklearn_robust.som import grid_distance
+    >>> units = np.arange(4)  # a 2 x 2 grid
+    >>> grid_sq = torch.tensor(grid_distance(units[:, None], units, (2, 2), toroidal=False) ** 2,
+    ...                        dtype=torch.float32)
+    >>> weights = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    >>> rows = torch.tensor([[0.1, 0.0], [0.9, 1.0], [0.0, 0.8], [1.0, 0.1]])
+    >>> from sklearn_robust.som._training import minibatch_epoch
+    >>> schedule = np.array([0.5, 0.5])  # two batches of two rows
+    >>> similarity = minibatch_epoch(weights, rows, grid_sq, schedule, schedule, 2, "euclidean")
+    >>> tuple(similarity.shape), weights[0].double().round(decimals=3).tolist()
+    ((4,), [0.061, 0.035])
     """
     sizes = np.minimum(batch_size, len(rows) - batch_size * np.arange(len(sigmas)))
     if np.max(learning_rates) >= 1.0:  # a unit's scale 1 - rate sum_b h_bv can reach 0
@@ -245,7 +274,7 @@ def minibatch_epoch(weights, rows, grid_sq, sigmas, learning_rates, batch_size, 
 
 
 def batch_epoch(weights, rows, grid_sq, sigma, metric):
-    """Kohonen's batch map over ``rows``, ``W = (H^T X) / (H^T 1)``; weights in place.
+    """Run Kohonen's batch map over ``rows``, ``W = (H^T X) / (H^T 1)``; weights in place.
 
     ``H`` is the ``(n_rows, n_units)`` neighbourhood (eq. 1's, at width ``sigma``)
     of the rows' BMUs. The rows are grouped by BMU first: with ``S_u`` the sum and
@@ -269,6 +298,22 @@ def batch_epoch(weights, rows, grid_sq, sigma, metric):
     -------
     similarity : tensor of shape (n_rows,)
         Each row's :func:`unit_similarity` score at its BMU, before the update.
+
+    Examples
+    --------
+    With a narrow neighbourhood each unit moves onto the one row it is the BMU of:
+
+    >>> import numpy as np, torch
+    >>> from sklearn_robust.som import grid_distance
+    >>> units = np.arange(4)  # a 2 x 2 grid
+    >>> grid_sq = torch.tensor(grid_distance(units[:, None], units, (2, 2), toroidal=False) ** 2,
+    ...                        dtype=torch.float32)
+    >>> weights = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    >>> rows = torch.tensor([[0.1, 0.0], [0.9, 1.0], [0.0, 0.8], [1.0, 0.1]])
+    >>> from sklearn_robust.som._training import batch_epoch
+    >>> similarity = batch_epoch(weights, rows, grid_sq, 0.1, "euclidean")
+    >>> weights.double().round(decimals=3).tolist()
+    [[0.1, 0.0], [0.0, 0.8], [1.0, 0.1], [0.9, 1.0]]
     """
     sums = torch.zeros_like(weights)
     counts = weights.new_zeros(len(weights))
