@@ -59,9 +59,6 @@ _EXCLUDED_CHECKS = {"ES01", "SA01", "GL01", "GL02", "RT02", "PR07", "RT03"}
 numpydoc_validation_checks = get_validation_checks({"all", *_EXCLUDED_CHECKS})
 _MEMBER_VALIDATION_CHECKS = numpydoc_validation_checks - {"EX01"}
 _OBJECT_VALIDATION_CHECKS = set(numpydoc_validation_checks)
-# The comparison (sklearn_robust/compare/) is still being written: its private modules are
-# not validated yet.
-numpydoc_validation_exclude_files = {r"^compare/_"}
 
 html_theme = "alabaster"
 html_title = f"sklearn_robust {release} API reference"

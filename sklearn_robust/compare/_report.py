@@ -132,6 +132,14 @@ def write_report(comparison, out_dir) -> Path:
     -------
     Path
         The report folder.
+
+    Examples
+    --------
+    >>> from sklearn_robust.compare import ComparisonConfig, run_comparison, write_report
+    >>> config = ComparisonConfig(quick=True, models=("backprop",), attacks=("fgsm",))
+    >>> results = run_comparison(config, progress=lambda line: None)  # doctest: +SKIP
+    >>> write_report(results, "report").name  # doctest: +SKIP
+    'report'
     """
     out_dir = check_report_folder(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -60,7 +60,7 @@ DATASETS = ("digits", "mnist", "csv")
 class ComparisonConfig:
     """What to compare, on which data, how long.
 
-    Attributes
+    Parameters
     ----------
     dataset : {"digits", "mnist", "csv"}
     data_path : str or None
@@ -74,6 +74,16 @@ class ComparisonConfig:
         Test examples attacked and certified; None: 100 (quick) or 300.
     device : str
     random_state : int
+
+    Examples
+    --------
+    >>> from sklearn_robust.compare import ComparisonConfig
+    >>> ComparisonConfig(quick=True).model_names
+    ('backprop', 'l2', 'isometry-1', 'kh-hybrid')
+    >>> ComparisonConfig(dataset="csv")
+    Traceback (most recent call last):
+    ...
+    ValueError: dataset='csv' needs data_path, the CSV file.
     """
 
     dataset: str = "digits"
@@ -143,14 +153,14 @@ class HiddenSpectrum:
 class ModelResult:
     """One model's measurements: what a worker sends back (pickled by joblib or dask).
 
-    Attributes
+    Parameters
     ----------
     name : str
         The model's name in :func:`model_family`.
     rows : list of (str, str, float)
         ``(model, measure, value)``: the model's rows of ``results.csv``.
     curves : pandas.DataFrame
-        model, attack, eps, accuracy, n: one accuracy curve per attack.
+        Columns model, attack, eps, accuracy, n: one accuracy curve per attack.
     distances : dict of str to ndarray
         Attack -> critical distance of each evaluated example.
     spectrum : HiddenSpectrum
@@ -160,13 +170,23 @@ class ModelResult:
     jacobian_map : JacobianNormMap
         The hidden-Jacobian norm on the same plane.
     certified : pandas.DataFrame
-        model, class, radius, certified: one row per evaluated example.
+        Columns model, class, radius, certified: one row per evaluated example.
     som : SOMMeasures
         The hidden layer's SOM probe.
     densities : pandas.DataFrame
-        model, class, log_density, kl, n_clusters, radius: one row per class.
+        Columns model, class, log_density, kl, n_clusters, radius: one row per class.
     seconds : float
         Wall time of the training and the measurements.
+
+    Examples
+    --------
+    :func:`run_comparison` gathers one per model:
+
+    >>> from sklearn_robust.compare import ComparisonConfig, run_comparison
+    >>> config = ComparisonConfig(quick=True, models=("backprop",), attacks=("fgsm",))
+    >>> results = run_comparison(config, progress=lambda line: None)  # doctest: +SKIP
+    >>> sorted(results.spectra)  # doctest: +SKIP
+    ['backprop']
     """
 
     name: str
@@ -186,14 +206,14 @@ class ModelResult:
 class ComparisonResults:
     """Everything measured: a tidy table plus the curves and maps behind the figures.
 
-    Attributes
+    Parameters
     ----------
     config : ComparisonConfig
     data_description : str
     results : pandas.DataFrame
-        model, measure, value: every number (``results.csv``); see :meth:`summary`.
+        Columns model, measure, value: every number (``results.csv``); see :meth:`summary`.
     curves : pandas.DataFrame
-        model, attack, eps, accuracy, n.
+        Columns model, attack, eps, accuracy, n.
     distances : dict
         ``(model, attack)`` -> critical distance of each evaluated example.
     spectra : dict
@@ -201,7 +221,7 @@ class ComparisonResults:
     landscapes : dict
         Model -> ``(DecisionLandscape, JacobianNormMap)`` on one random plane.
     certified : pandas.DataFrame
-        model, class, radius, certified: one row per evaluated example.
+        Columns model, class, radius, certified: one row per evaluated example.
     som : dict
         Model -> ``SOMMeasures`` of its hidden layer; empty without the SOM probes.
     input_spread : dict
@@ -209,7 +229,7 @@ class ComparisonResults:
     input_som : SOMProbe or None
         The map of the input, fitted once and shared by every model's probe.
     densities : pandas.DataFrame or None
-        model, class, log_density (mean over the class's test rows), kl,
+        Columns model, class, log_density (mean over the class's test rows), kl,
         n_clusters, radius (the class's mean certified radius).
     timings : dict
         Model -> seconds.
@@ -221,6 +241,16 @@ class ComparisonResults:
     max_eps : dict
         Attack -> the largest distance its critical distances searched; an
         example not fooled within it counts as infinitely far.
+
+    Examples
+    --------
+    A quick run of one model (about 10 s; docs/compare.md runs the same):
+
+    >>> from sklearn_robust.compare import ComparisonConfig, run_comparison
+    >>> config = ComparisonConfig(quick=True, models=("backprop",), attacks=("fgsm",))
+    >>> results = run_comparison(config, progress=lambda line: None)  # doctest: +SKIP
+    >>> results.summary().loc["accuracy", "backprop"] > 0.8  # doctest: +SKIP
+    True
     """
 
     config: ComparisonConfig
@@ -300,7 +330,25 @@ def model_family(quick=False, device="cpu", random_state=0):
     Backprop MLP, L2, Jacobian and spectral penalties (Holzhausen et al.),
     isometry at two strengths (the isometric-representations paper) and the KH
     hybrid (a Krotov-Hopfield encoder learned without labels and a linear
-    read-out). ``quick``: narrower and fewer epochs.
+    read-out).
+
+    Parameters
+    ----------
+    quick : bool, default=False
+        Narrower networks and fewer epochs.
+    device : str, default="cpu"
+    random_state : int, default=0
+
+    Returns
+    -------
+    dict of str to estimator
+        In the report's order.
+
+    Examples
+    --------
+    >>> from sklearn_robust.compare import model_family
+    >>> list(model_family(quick=True))[:3]
+    ['backprop', 'l2', 'jacobian']
     """
     width, epochs = (100, 8) if quick else (400, 30)
 
@@ -382,6 +430,16 @@ def run_comparison(config, progress=print, *, n_jobs=1, client=None) -> Comparis
     -------
     ComparisonResults
         The same numbers whatever ``n_jobs`` and ``client``.
+
+    Examples
+    --------
+    A quick run of one model (about 10 s; docs/compare.md runs the same):
+
+    >>> from sklearn_robust.compare import ComparisonConfig, run_comparison
+    >>> config = ComparisonConfig(quick=True, models=("backprop",), attacks=("fgsm",))
+    >>> results = run_comparison(config, progress=lambda line: None)  # doctest: +SKIP
+    >>> results.summary().loc["accuracy", "backprop"] > 0.8  # doctest: +SKIP
+    True
     """
     X_train, X_test, y_train, y_test, description = load_split(config)
     clip = (0.0, 1.0) if config.dataset != "csv" else None
