@@ -27,9 +27,9 @@ from ._checks import check_clip, check_eps, check_inputs
 from ._predictor import ClassPredictor
 
 __all__ = [
-    "ATTACKS",
     "ATTACK_CONSTRAINT",
     "ATTACK_PARAMETER_CONSTRAINTS",
+    "ATTACK_TYPES",
     "EPS_CONSTRAINT",
     "attack_keywords",
     "check_attack_params",
@@ -286,7 +286,9 @@ def wrong_class_log_odds(logits, target):
     return torch.logsumexp(others, dim=1) - true_logit
 
 
-ATTACKS = {
+# Attack name -> the class that prepares and runs it. (The main job's ATTACKS is the tuple of
+# names it measures.)
+ATTACK_TYPES = {
     "noise": NoiseAttack,
     "random_noise": NoiseAttack,
     "fgsm": FGSMAttack,
@@ -295,7 +297,7 @@ ATTACKS = {
 
 # validate_params constraints, shared by the attacks, the curves and the scorers, so that a
 # scorer factory checks its keywords with the very constraints the functions it calls use.
-ATTACK_CONSTRAINT = [StrOptions(set(ATTACKS)), callable]
+ATTACK_CONSTRAINT = [StrOptions(set(ATTACK_TYPES)), callable]
 # A size per example: a scalar, or an array whose entries check_eps checks against X.
 # An Interval open at infinity refuses inf as it refuses NaN.
 EPS_CONSTRAINT = [Interval(Real, 0, None, closed="left"), "array-like"]
@@ -376,7 +378,7 @@ def prepare_attack(attack, estimator, X, y=None, **attack_kw) -> PreparedAttack:
     attack_kw["clip"] = check_clip(attack_kw.get("clip"), X)
     if callable(attack):
         return CallableAttack(estimator, X, targets, function=attack, **attack_kw)
-    return ATTACKS[attack](estimator, X, targets, **attack_kw)
+    return ATTACK_TYPES[attack](estimator, X, targets, **attack_kw)
 
 
 # What CallableAttack takes for itself; every other keyword goes to the callable.
@@ -389,7 +391,7 @@ def attack_keywords(attack):
     Parameters
     ----------
     attack : str or callable
-        A name of :data:`ATTACKS` (checked by the caller) or a callable attack.
+        A name of :data:`ATTACK_TYPES` (checked by the caller) or a callable attack.
 
     Returns
     -------
@@ -398,7 +400,7 @@ def attack_keywords(attack):
         be read: any keyword may be meant for it.
     """
     if not callable(attack):
-        parameters = inspect.signature(ATTACKS[attack]).parameters
+        parameters = inspect.signature(ATTACK_TYPES[attack]).parameters
         return frozenset(name for name, p in parameters.items() if p.kind == p.KEYWORD_ONLY)
     try:
         parameters = list(inspect.signature(attack).parameters.values())
