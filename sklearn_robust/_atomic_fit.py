@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from contextlib import contextmanager
 
-__all__ = ["all_or_nothing"]
+__all__ = ["all_or_nothing", "train_epochs"]
 
 
 @contextmanager
@@ -42,3 +42,35 @@ def all_or_nothing(estimator):
         vars(estimator).clear()
         vars(estimator).update(saved)
         raise
+
+
+def train_epochs(estimator, X, n_epochs, *, restart):
+    """Train ``estimator`` for ``n_epochs`` passes over X, all or nothing; return it.
+
+    The body that ``fit`` and ``partial_fit`` share in the estimators trained epoch by
+    epoch; they provide ``_validate_input(X, reset)``, ``_initialise(X)`` and
+    ``_train(X, n_epochs)``.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The estimator to train, left as it was if training does not complete.
+    X : array-like of shape (n_samples, n_features)
+        Training data.
+    n_epochs : int
+        Passes over X.
+    restart : bool
+        Check X as new data and initialise from it (``fit``, and a first
+        ``partial_fit``); False continues from the current state.
+
+    Returns
+    -------
+    estimator
+        The same estimator, trained.
+    """
+    with all_or_nothing(estimator):
+        X = estimator._validate_input(X, reset=restart)
+        if restart:
+            estimator._initialise(X)
+        estimator._train(X, n_epochs)
+    return estimator

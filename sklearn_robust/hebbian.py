@@ -16,7 +16,7 @@ from sklearn.base import (
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._atomic_fit import all_or_nothing
+from ._atomic_fit import train_epochs
 from ._torch import (
     forward_in_chunks,
     resolve_device,
@@ -260,11 +260,7 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         -------
         self : KHEncoder
         """
-        with all_or_nothing(self):
-            X = self._validate_input(X, reset=True)
-            self._initialise(X.shape[1])
-            self._train(X, self.n_epochs)
-        return self
+        return train_epochs(self, X, self.n_epochs, restart=True)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
@@ -286,13 +282,7 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         -------
         self : KHEncoder
         """
-        with all_or_nothing(self):
-            first_call = not hasattr(self, "components_")
-            X = self._validate_input(X, reset=first_call)
-            if first_call:
-                self._initialise(X.shape[1])
-            self._train(X, 1)
-        return self
+        return train_epochs(self, X, 1, restart=not hasattr(self, "components_"))
 
     def _validate_input(self, X, reset):
         if self.k > self.n_components:
@@ -304,9 +294,9 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         # Values beyond float32's range are refused: they would be inf in float32, then NaN.
         return validate_float_data(self, X, reset=reset)
 
-    def _initialise(self, n_features):
+    def _initialise(self, X):
         generator = torch_generator(self.random_state)
-        synapses = torch.randn(self.n_components, n_features, generator=generator)
+        synapses = torch.randn(self.n_components, X.shape[1], generator=generator)
         self.components_ = synapses.numpy()
         # The shuffle stream lives on the estimator so partial_fit calls continue it.
         self._shuffle_rng = np.random.RandomState(seed_from(self.random_state))

@@ -23,7 +23,7 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import check_is_fitted
 
-from .._atomic_fit import all_or_nothing
+from .._atomic_fit import train_epochs
 from .._torch import (
     binary_exponent,
     forward_in_chunks,
@@ -324,11 +324,7 @@ default="random"
         -------
         self : SOMProbe
         """
-        with all_or_nothing(self):
-            X = self._validate_input(X, reset=True)
-            self._initialise(X)
-            self._train(X, self.n_epochs)
-        return self
+        return train_epochs(self, X, self.n_epochs, restart=True)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
@@ -350,13 +346,7 @@ default="random"
         -------
         self : SOMProbe
         """
-        with all_or_nothing(self):
-            first_call = not hasattr(self, "weights_")
-            X = self._validate_input(X, reset=first_call)
-            if first_call:
-                self._initialise(X)
-            self._train(X, 1)
-        return self
+        return train_epochs(self, X, 1, restart=not hasattr(self, "weights_"))
 
     @property
     def _n_units(self):
