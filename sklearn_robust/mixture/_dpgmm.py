@@ -202,12 +202,14 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training samples.
         y : array-like of shape (n_samples,)
             Class labels; every class needs at least 2 rows.
 
         Returns
         -------
         self : DPGMMClassDensity
+            The fitted estimator.
         """
         with all_or_nothing(self):
             self._fit(X, y)
@@ -360,6 +362,7 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
 
         Returns
         -------
@@ -374,6 +377,7 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
         y : array-like of shape (n_samples,)
             Labels among ``classes_``.
 
@@ -413,8 +417,7 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        joint = self._joint_log_likelihood(X)
-        return np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
+        return np.exp(self.predict_log_proba(X))
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`.
