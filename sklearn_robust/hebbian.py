@@ -259,6 +259,7 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         Returns
         -------
         self : KHEncoder
+            The fitted encoder.
         """
         return train_epochs(self, X, self.n_epochs, restart=True)
 
@@ -281,6 +282,7 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         Returns
         -------
         self : KHEncoder
+            The encoder, updated.
         """
         return train_epochs(self, X, 1, restart=not hasattr(self, "components_"))
 
@@ -353,6 +355,7 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         Returns
         -------
         hidden : ndarray of shape (n_samples, n_components), float32
+            Hidden representation of each sample.
         """
         check_is_fitted(self)
         X = validate_float_data(self, X, reset=False)

@@ -67,6 +67,7 @@ def limit_torch_threads(client, n_threads=None):
     Parameters
     ----------
     client : distributed.Client
+        Client of the cluster whose workers are limited.
     n_threads : int or None, default=None
         Threads per worker; None: the worker's own number of dask threads
         (``threads_per_worker``), so that workers times threads = cores.

@@ -78,6 +78,7 @@ def plot_decision_landscape(landscape, ax=None):
     Returns
     -------
     matplotlib.axes.Axes
+        The axes drawn on.
 
     Examples
     --------
@@ -134,6 +135,7 @@ def plot_jacobian_norm_map(jmap, ax=None, log=False):
     Returns
     -------
     matplotlib.axes.Axes
+        The axes drawn on.
 
     Examples
     --------
@@ -176,12 +178,14 @@ def plot_accuracy_curve(curve, ax=None, by=None):
         From :func:`~sklearn_robust.robustness.accuracy_curve`, or several
         concatenated with a column that tells them apart (e.g. ``model``).
     ax : matplotlib Axes or None, default=None
+        Axes to draw on; None: a new figure's.
     by : str or None, default=None
         The column naming the lines; None: ``"model"`` when present, else ``"attack"``.
 
     Returns
     -------
     matplotlib.axes.Axes
+        The axes drawn on.
 
     Examples
     --------
@@ -220,10 +224,12 @@ def plot_critical_distances(distances, ax=None):
         Critical distances per model, from
         :func:`~sklearn_robust.robustness.critical_distance`.
     ax : matplotlib Axes or None, default=None
+        Axes to draw on; None: a new figure's.
 
     Returns
     -------
     matplotlib.axes.Axes
+        The axes drawn on.
 
     Examples
     --------
@@ -278,6 +284,7 @@ def plot_som_density(probe, X, y=None, ax=None):
     Returns
     -------
     matplotlib.axes.Axes
+        The axes drawn on.
 
     Examples
     --------
@@ -387,6 +394,7 @@ def plot_class_spread(spreads, ax=None):
     Returns
     -------
     matplotlib.axes.Axes
+        The axes drawn on.
 
     Raises
     ------
@@ -465,6 +473,7 @@ def plot_bmu_shift(shifts, ax=None):
     Returns
     -------
     matplotlib.axes.Axes
+        The axes drawn on.
 
     Raises
     ------

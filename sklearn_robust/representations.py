@@ -225,6 +225,7 @@ class VectorCodes(TransformerMixin, BaseEstimator):
         Returns
         -------
         self : VectorCodes
+            The fitted transformer.
         """
         _check_stats(self.stats)
         X, shape = self._validate_input(X, reset=True)
@@ -296,6 +297,7 @@ class VectorCodes(TransformerMixin, BaseEstimator):
         Returns
         -------
         feature_names_out : ndarray of str objects
+            Names of the output features.
         """
         check_is_fitted(self)
         _check_feature_names_in(self, input_features)
@@ -485,6 +487,7 @@ class LayerActivations(TransformerMixin, BaseEstimator):
         Returns
         -------
         self : LayerActivations
+            The fitted transformer.
         """
         names = [self.layers] if isinstance(self.layers, str) else list(self.layers)
         if not names or not all(isinstance(name, str) for name in names):
@@ -641,6 +644,7 @@ class LayerActivations(TransformerMixin, BaseEstimator):
         Returns
         -------
         feature_names_out : ndarray of str objects
+            Names of the output features.
         """
         check_is_fitted(self)
         if hasattr(self, "n_features_in_"):

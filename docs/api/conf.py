@@ -50,12 +50,10 @@ numpydoc_xref_param_type = False
 # numpydoc validation: with -W, every reported check fails the build. All checks run except
 # - ES01 (extended summary) and SA01 (See Also): optional sections, as in scikit-learn;
 # - GL01, GL02 (where the summary starts and the closing quotes sit): layout, as in scikit-learn;
-# - RT02 (the Returns line holds only the type): returned values are named, as in scikit-learn;
-# - PR07 and RT03 (a parameter or returned value without a description): a line such as
-#   "X : array-like of shape (n_samples, n_features)" says it all.
+# - RT02 (the Returns line holds only the type): returned values are named, as in scikit-learn.
 # EX01 (an Examples section) applies to classes and functions; methods and properties are
 # exempt (scikit-learn's exemption too), see _select_validation_checks below.
-_EXCLUDED_CHECKS = {"ES01", "SA01", "GL01", "GL02", "RT02", "PR07", "RT03"}
+_EXCLUDED_CHECKS = {"ES01", "SA01", "GL01", "GL02", "RT02"}
 numpydoc_validation_checks = get_validation_checks({"all", *_EXCLUDED_CHECKS})
 _MEMBER_VALIDATION_CHECKS = numpydoc_validation_checks - {"EX01"}
 _OBJECT_VALIDATION_CHECKS = set(numpydoc_validation_checks)

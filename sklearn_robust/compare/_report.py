@@ -41,6 +41,7 @@ def check_report_folder(out_dir) -> Path:
     Parameters
     ----------
     out_dir : str or Path
+        Folder the report is to be written to.
 
     Returns
     -------

@@ -63,17 +63,21 @@ class ComparisonConfig:
     Parameters
     ----------
     dataset : {"digits", "mnist", "csv"}
+        Data set the models are trained and evaluated on.
     data_path : str or None
         MNIST: the folder of its files; CSV: the file (label in the last column).
     models : sequence of str or None
         Names from :func:`model_family`; None: all of them.
     attacks : sequence of str
+        Names of the attacks the models are evaluated under.
     quick : bool
         Fewer models, epochs and examples: a run of well under a minute.
     n_eval : int or None
         Test examples attacked and certified; None: 100 (quick) or 300.
     device : str
+        Torch device the models are trained and evaluated on.
     random_state : int
+        Seed of the data split, the models and the attacks.
 
     Examples
     --------
@@ -209,7 +213,9 @@ class ComparisonResults:
     Parameters
     ----------
     config : ComparisonConfig
+        The configuration the comparison ran with.
     data_description : str
+        Description of the data set, for the report.
     results : pandas.DataFrame
         Columns model, measure, value: every number (``results.csv``); see :meth:`summary`.
     curves : pandas.DataFrame
@@ -277,14 +283,18 @@ class ComparisonResults:
         Parameters
         ----------
         config : ComparisonConfig
+            The configuration the comparison ran with.
         data_description : str
+            Description of the data set, for the report.
         measured : list of ModelResult
+            What was measured of each model.
         **fields
             The other fields (``input_spread``, ``input_som``, ``n_evaluated``, ...).
 
         Returns
         -------
         ComparisonResults
+            All the models' measurements, gathered.
         """
         rows = [row for m in measured for row in m.rows]
         return cls(
@@ -337,7 +347,9 @@ def model_family(quick=False, device="cpu", random_state=0):
     quick : bool, default=False
         Narrower networks and fewer epochs.
     device : str, default="cpu"
+        Torch device each estimator trains on.
     random_state : int, default=0
+        Seed given to every estimator.
 
     Returns
     -------
@@ -412,6 +424,7 @@ def run_comparison(config, progress=print, *, n_jobs=1, client=None) -> Comparis
     Parameters
     ----------
     config : ComparisonConfig
+        What to compare, on which data, how long.
     progress : callable, default=print
         Receives one line per step. With ``n_jobs != 1`` or a ``client`` the
         workers print their steps themselves (dask workers through

@@ -384,6 +384,7 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
         Returns
         -------
         log_density : ndarray of shape (n_samples,)
+            Log density of each sample under its class's model.
         """
         reduced = self._reduce(X)
         index = self._class_index(y, len(reduced))
@@ -412,10 +413,12 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
+            Probability of each class, in the order of ``classes_``.
         """
         return np.exp(self.predict_log_proba(X))
 
@@ -425,6 +428,7 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
 
         Returns
         -------
@@ -440,10 +444,12 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            Predicted class of each sample.
         """
         joint = self._joint_log_likelihood(X)  # checks that the model is fitted
         return self.classes_[joint.argmax(axis=1)]
@@ -454,10 +460,12 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
 
         Returns
         -------
         log_density : ndarray of shape (n_samples,)
+            Log density of each sample under its predicted class's model.
         """
         density = self.class_log_density(X)
         predicted = (density + self._log_class_prior).argmax(axis=1)
@@ -473,12 +481,16 @@ class DPGMMClassDensity(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
         y : array-like of shape (n_samples,)
+            Class label of each sample.
         sample_weight : array-like of shape (n_samples,) or None, default=None
+            Weight of each sample; None: equal weights.
 
         Returns
         -------
         score : float
+            Mean log density of the samples, in nats.
         """
         return float(np.average(self.log_density(X, y), weights=sample_weight))
 

@@ -131,13 +131,18 @@ def posterior(prior, count, total, outer):
     Parameters
     ----------
     prior : NIWPrior
+        The prior of every component.
     count : tensor of shape (K,)
+        Number of points in each component.
     total : tensor of shape (K, d)
+        Sum ``s_1`` of each component's points.
     outer : tensor of shape (K, d, d)
+        Sum ``S_2`` of the outer products of each component's points.
 
     Returns
     -------
     NIWPosterior
+        The posterior of each component.
 
     Examples
     --------
@@ -166,12 +171,14 @@ def log_marginal_likelihood(prior, post):
     Parameters
     ----------
     prior : NIWPrior
+        The prior of every component.
     post : NIWPosterior
         The posterior of the components under ``prior``.
 
     Returns
     -------
     log_likelihood : tensor of shape (K,)
+        Log marginal likelihood of each component's points.
 
     Examples
     --------
@@ -206,6 +213,7 @@ def sample_gaussians(post, chi2, normal_factor, normal_mean):
     Parameters
     ----------
     post : NIWPosterior
+        The posterior of each component.
     chi2 : tensor of shape (K, d)
         ``chi2(nu_n - i)`` draws, i = 0..d-1 (drawn by the caller, who owns the RNG).
     normal_factor : tensor of shape (K, d, d)
@@ -216,6 +224,7 @@ def sample_gaussians(post, chi2, normal_factor, normal_mean):
     Returns
     -------
     mean : tensor of shape (K, d)
+        The drawn mean ``mu`` of each component.
     whiten : tensor of shape (K, d, d)
         ``M = B^T`` so that ``(x - mu)^T Sigma^-1 (x - mu) = |M (x - mu)|^2``.
     log_det_precision : tensor of shape (K,)
@@ -260,6 +269,7 @@ def student_t(post):
     Parameters
     ----------
     post : NIWPosterior
+        The posterior of each component.
 
     Returns
     -------
@@ -295,13 +305,18 @@ def student_t_log_density(X, df, loc, chol):
     Parameters
     ----------
     X : tensor of shape (n, d)
+        Points to evaluate.
     df : tensor of shape (K,)
+        Degrees of freedom of each component.
     loc : tensor of shape (K, d)
+        Location of each component.
     chol : tensor of shape (K, d, d), lower
+        Lower Cholesky factor of each component's scale.
 
     Returns
     -------
     tensor of shape (n, K)
+        Log density of each point under each component.
 
     Examples
     --------
@@ -338,15 +353,19 @@ def student_t_mixture_log_density(X, log_weight, df, loc, chol):
     Parameters
     ----------
     X : tensor of shape (n, d)
+        Points to evaluate.
     log_weight, df : tensors of shape (..., K)
         Any leading batch shape (e.g. one mixture per saved state); ``-inf``
         weights drop a component.
     loc : tensor of shape (..., K, d)
+        Location of each component.
     chol : tensor of shape (..., K, d, d)
+        Lower Cholesky factor of each component's scale.
 
     Returns
     -------
     tensor of shape (n, ...)
+        Log density of each point under each mixture.
 
     Examples
     --------
@@ -377,13 +396,18 @@ def sample_student_t(df, loc, chol, rng):
     Parameters
     ----------
     df : ndarray of shape (n,)
+        Degrees of freedom of each draw.
     loc : ndarray of shape (n, d)
+        Location of each draw.
     chol : ndarray of shape (n, d, d), lower
+        Lower Cholesky factor ``L`` of each draw's scale.
     rng : numpy.random.RandomState or numpy.random.Generator
+        Source of the normal and chi-squared draws.
 
     Returns
     -------
     ndarray of shape (n, d)
+        The draws, one per row.
 
     Examples
     --------
@@ -404,14 +428,18 @@ def expected_gaussian_log_density(df, loc, chol, covariance):
     Parameters
     ----------
     df : ndarray of shape (K,)
+        Degrees of freedom of each component.
     loc : ndarray of shape (K, d)
+        Location of each component.
     chol : ndarray of shape (K, d, d), lower
+        Lower Cholesky factor of each component's scale.
     covariance : ndarray of shape (d, d)
         ``C``, positive definite.
 
     Returns
     -------
     ndarray of shape (K,)
+        The expected log density under each component.
 
     Examples
     --------

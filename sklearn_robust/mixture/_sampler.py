@@ -46,6 +46,7 @@ class SubClusterSampler:
     X : tensor of shape (n, d), float64
         Rows centred on the prior mean.
     prior : NIWPrior
+        Prior of the components' means and covariances.
     n_init : int
         Random initial components.
     rng : numpy.random.Generator
@@ -286,8 +287,9 @@ class SubClusterSampler:
 
         Returns
         -------
-        dict of numpy arrays: ``log_weight`` (K + 1,), ``df`` (K + 1,), ``loc``
-        (K + 1, d), ``chol`` (K + 1, d, d).
+        dict of ndarray
+            The mixture's ``log_weight`` (K + 1,), ``df`` (K + 1,), ``loc``
+            (K + 1, d) and ``chol`` (K + 1, d, d).
         """
         n = len(self.X)
         count, total, outer = self._statistics(self.labels, self.n_components)

@@ -227,6 +227,7 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         Returns
         -------
         self : RobustNetClassifier
+            The fitted classifier.
         """
         with all_or_nothing(self):  # Ctrl-C or an error: the estimator as it was
             return self._fit(X, y)
@@ -373,10 +374,12 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
 
         Returns
         -------
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes), float32
+            Decision scores (logits) of each sample.
         """
         logits = self._forward(X)
         if len(self.classes_) == 2:
@@ -389,10 +392,12 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
+            Probability of each class, in the order of ``classes_``.
         """
         return to_numpy(torch.softmax(self._forward(X), dim=1))
 
@@ -402,6 +407,7 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
 
         Returns
         -------
@@ -416,10 +422,12 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            Predicted class of each sample.
         """
         winners = to_numpy(self._forward(X).argmax(dim=1))
         return self.classes_[winners]
@@ -430,6 +438,7 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
         layer : None, str or int, default=None
             None: the hidden output the module returns (the last hidden layer of
             the default MLP). A string: the output of the submodule of that name
@@ -440,6 +449,7 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         Returns
         -------
         hidden : ndarray of shape (n_samples, width), float32
+            Hidden representation of each sample.
         """
         if layer is None:
             return to_numpy(self._forward(X, output="hidden"))
@@ -492,6 +502,7 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         Returns
         -------
         torch.nn.Module
+            The trained network.
         """
         check_is_fitted(self)
         check_torch_output(self, output)

@@ -206,12 +206,14 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training samples.
         y : array-like of shape (n_samples,) or (n_samples, n_levels)
             Labels, one column per level, coarsest first.
 
         Returns
         -------
         self : StackedLILClassifier
+            The fitted classifier.
         """
         with all_or_nothing(self):  # Ctrl-C or an error: the estimator as it was
             return self._fit(X, y)
@@ -285,6 +287,7 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
 
         Returns
         -------
@@ -301,6 +304,7 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
 
         Returns
         -------
@@ -320,12 +324,14 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
         level : int, default=-1
             Which block's output.
 
         Returns
         -------
         hidden : ndarray of shape (n_samples, hidden_sizes[-1]), float32
+            Last hidden layer's representation of each sample.
         """
         levels = self._levels(X)
         return to_numpy(levels[level][1])
@@ -346,6 +352,7 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         torch.nn.Module
+            The trained network.
 
         Raises
         ------
@@ -368,6 +375,7 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Test samples.
         y : array-like of shape (n_samples,) or (n_samples, n_levels)
             True labels, in the shape the classifier was fitted with.
         sample_weight : array-like of shape (n_samples,) or None, default=None

@@ -36,6 +36,7 @@ class PenaltyBatch:
     hidden : torch.Tensor of shape (batch, width)
         The hidden representation the module returned (flattened per example).
     logits : torch.Tensor of shape (batch, n_classes)
+        The module's output scores for the minibatch.
     targets : torch.Tensor of shape (batch,), int64
         Encoded class labels.
     module : torch.nn.Module

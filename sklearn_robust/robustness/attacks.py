@@ -338,8 +338,11 @@ def prepare_attack(attack, estimator, X, y=None, **attack_kw) -> PreparedAttack:
         with one eps per row (and ``random_state`` when it takes one) and
         returns the perturbed X.
     estimator : fitted classifier
+        The model to attack.
     X : array-like of shape (n_samples, n_features)
+        Examples to perturb.
     y : array-like of shape (n_samples,), optional
+        True labels of the examples.
     **attack_kw
         Keyword arguments of the attack (``norm``, ``n_iter``, ``random_state``,
         ``clip``, ``batch_size``, ...).
@@ -347,6 +350,7 @@ def prepare_attack(attack, estimator, X, y=None, **attack_kw) -> PreparedAttack:
     Returns
     -------
     PreparedAttack
+        The attack bound to the validated inputs.
 
     Raises
     ------
@@ -490,16 +494,20 @@ def random_noise(estimator, X, eps, random_state=None, *, clip=None, batch_size=
     estimator : fitted classifier
         Only checked (fitted, feature count): noise does not look at the model.
     X : array-like of shape (n_samples, n_features)
+        Examples to perturb.
     eps : float or array-like of shape (n_samples,)
         L2 length of each perturbation, >= 0.
     random_state : int, RandomState instance or None, default=None
+        Seed of the random directions.
     clip : (low, high) or None, default=None
         Clamp the perturbed inputs to this box; X must lie in it.
     batch_size : int, default=512
+        Number of examples processed at once.
 
     Returns
     -------
     X_noisy : ndarray of shape (n_samples, n_features), float32
+        The perturbed examples.
 
     Examples
     --------
@@ -539,18 +547,22 @@ def fgsm(estimator, X, y, eps, norm="linf", *, clip=None, batch_size=512):
     estimator : fitted classifier
         Differentiable through :func:`sklearn_robust.bridge.as_torch`.
     X : array-like of shape (n_samples, n_features)
+        Examples to perturb.
     y : array-like of shape (n_samples,)
         True labels.
     eps : float or array-like of shape (n_samples,)
         Perturbation size in the chosen norm, >= 0.
     norm : {"linf", "l2"}, default="linf"
+        Norm in which ``eps`` is measured.
     clip : (low, high) or None, default=None
         Clamp adversarial inputs to this box (e.g. (0, 1) for images); X must lie in it.
     batch_size : int, default=512
+        Number of examples processed at once.
 
     Returns
     -------
     X_adv : ndarray of shape (n_samples, n_features), float32
+        The adversarial examples.
 
     Examples
     --------
@@ -597,12 +609,15 @@ def pgd(
     estimator : fitted classifier
         Differentiable through :func:`sklearn_robust.bridge.as_torch`.
     X : array-like of shape (n_samples, n_features)
+        Examples to perturb.
     y : array-like of shape (n_samples,)
         True labels.
     eps : float or array-like of shape (n_samples,)
         Radius of the ball in the chosen norm, >= 0.
     norm : {"linf", "l2"}, default="linf"
+        Norm in which ``eps`` is measured.
     n_iter : int, default=10
+        Number of gradient steps.
     step_size : float or None, default=None
         None: ``2.5 * eps / n_iter``, enough to cross the ball from any start.
     random_start : bool, default=True
@@ -612,11 +627,14 @@ def pgd(
     clip : (low, high) or None, default=None
         Clamp adversarial inputs to this box; X must lie in it.
     random_state : int, RandomState instance or None, default=None
+        Seed of the random start.
     batch_size : int, default=512
+        Number of examples processed at once.
 
     Returns
     -------
     X_adv : ndarray of shape (n_samples, n_features), float32
+        The adversarial examples.
 
     Examples
     --------

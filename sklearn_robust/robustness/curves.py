@@ -68,8 +68,11 @@ def accuracy_curve(
     Parameters
     ----------
     estimator : fitted classifier
+        The model to attack.
     X : array-like of shape (n_samples, n_features)
+        Examples to perturb.
     y : array-like of shape (n_samples,)
+        True labels of the examples.
     attack : {"noise", "fgsm", "pgd"} or callable, default="pgd"
         See :func:`~sklearn_robust.robustness.attacks.prepare_attack`.
     epsilons : array-like of float or None, default=None
@@ -148,9 +151,13 @@ def critical_distance(
     Parameters
     ----------
     estimator : fitted classifier
+        The model to attack.
     X : array-like of shape (n_samples, n_features)
+        Examples to perturb.
     y : array-like of shape (n_samples,)
+        True labels of the examples.
     attack : {"noise", "fgsm", "pgd"} or callable, default="pgd"
+        The attack whose eps is bisected.
     max_eps : float or None, default=None
         The largest eps tried. None: four times the largest row norm of X for
         L2 attacks and noise; for L-inf, the width of ``clip`` or twice the largest
@@ -159,6 +166,7 @@ def critical_distance(
         Bracket width (in eps) at which an example stops; None: ``max_eps / 50``,
         2.5 times finer than a 20-point grid.
     random_state : int, RandomState instance or None, default=None
+        Seed of the attack's randomness.
     verbose : int, default=0
         Print one line per bisection round.
     **attack_kw

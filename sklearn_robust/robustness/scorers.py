@@ -126,17 +126,20 @@ def robust_accuracy_scorer(attack, eps, relative=False, *, random_state=0, **att
     Parameters
     ----------
     attack : {"noise", "fgsm", "pgd"} or callable
+        The attack the model is scored under.
     eps : float
         Perturbation size, >= 0.
     relative : bool, default=False
         Only the examples the model classifies correctly count (accuracy 1 at eps 0).
     random_state : int or None, default=0
+        Seed of the attack's randomness.
     **attack_kw
         Passed to the attack (``norm``, ``n_iter``, ``clip``, ...).
 
     Returns
     -------
     scorer : callable ``scorer(estimator, X, y)``
+        Scorer for model selection and cross-validation.
 
     Examples
     --------
@@ -179,9 +182,11 @@ def critical_distance_scorer(attack, statistic="median", *, random_state=0, **at
     Parameters
     ----------
     attack : {"noise", "fgsm", "pgd"} or callable
+        The attack the model is scored under.
     statistic : {"median", "mean"} or callable, default="median"
         A callable maps the array of distances to a float.
     random_state : int or None, default=0
+        Seed of the attack's randomness.
     **attack_kw
         Passed to :func:`~sklearn_robust.robustness.critical_distance` and the
         attack (``max_eps``, ``tol``, ``norm``, ...).
@@ -189,6 +194,7 @@ def critical_distance_scorer(attack, statistic="median", *, random_state=0, **at
     Returns
     -------
     scorer : callable ``scorer(estimator, X, y)``
+        Scorer for model selection and cross-validation.
 
     Examples
     --------
@@ -226,6 +232,7 @@ def certified_accuracy_scorer(sigma, radius, *, random_state=0, **certify_kw):
     radius : float
         The L2 radius that must be certified, >= 0.
     random_state : int or None, default=0
+        Seed of the smoothing noise.
     **certify_kw
         Passed to :func:`~sklearn_robust.robustness.certify` (``n0``, ``n``,
         ``alpha``, ``batch_size``).
@@ -233,6 +240,7 @@ def certified_accuracy_scorer(sigma, radius, *, random_state=0, **certify_kw):
     Returns
     -------
     scorer : callable ``scorer(estimator, X, y)``
+        Scorer for model selection and cross-validation.
 
     Examples
     --------

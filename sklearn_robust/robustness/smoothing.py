@@ -65,7 +65,9 @@ def certify(
     Parameters
     ----------
     estimator : fitted classifier
+        The base classifier ``f``.
     X : array-like of shape (n_samples, n_features)
+        Examples to classify and certify.
     sigma : float
         Standard deviation of the Gaussian noise, > 0.
     n0 : int, default=100
@@ -147,7 +149,9 @@ def smoothed_predict(
     Parameters
     ----------
     estimator : fitted classifier
+        The base classifier ``f``.
     X : array-like of shape (n_samples, n_features)
+        Examples to classify.
     sigma : float
         Standard deviation of the Gaussian noise, > 0.
     n : int, default=10000

@@ -79,6 +79,7 @@ def grid_distance(units_a, units_b, shape, toroidal=True):
     Returns
     -------
     ndarray of float
+        Grid distance of each pair of units.
 
     Examples
     --------
@@ -323,6 +324,7 @@ default="random"
         Returns
         -------
         self : SOMProbe
+            The fitted probe.
         """
         return train_epochs(self, X, self.n_epochs, restart=True)
 
@@ -345,6 +347,7 @@ default="random"
         Returns
         -------
         self : SOMProbe
+            The probe, updated.
         """
         return train_epochs(self, X, 1, restart=not hasattr(self, "weights_"))
 
@@ -532,6 +535,7 @@ default="random"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
 
         Returns
         -------
@@ -556,10 +560,12 @@ default="random"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
 
         Returns
         -------
         bmus : ndarray of shape (n_samples,), int64
+            Flat index of each sample's best matching unit.
         """
         return self._scores(self._check(X))[0].argmin(axis=1).astype(np.int64)
 
@@ -569,12 +575,14 @@ default="random"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
         y : None
             Ignored.
 
         Returns
         -------
         score : float
+            Minus the mean distance of the samples to their BMUs.
         """
         return -float(self.transform(X).min(axis=1).astype(np.float64).mean())
 
@@ -585,12 +593,14 @@ default="random"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
         k : int, default=10
             At most ``n_rows * n_cols``.
 
         Returns
         -------
         units : ndarray of shape (n_samples, k), int64
+            Flat indices of each sample's ``k`` best matching units, best first.
         """
         self._check_k(k, "top_bmus")
         scores = torch.from_numpy(self._scores(self._check(X))[0])
@@ -610,6 +620,7 @@ default="random"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
 
         Returns
         -------
@@ -631,6 +642,7 @@ default="random"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
         y : array-like of shape (n_samples,)
             Class labels.
         return_centers : bool, default=False
@@ -664,7 +676,9 @@ default="random"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
         y : array-like of shape (n_samples,)
+            Class label of each sample.
 
         Returns
         -------
@@ -723,6 +737,7 @@ default="random"
         Returns
         -------
         u_matrix : ndarray of shape (n_rows, n_cols), float64
+            Mean distance of each unit to its grid neighbours.
         """
         check_is_fitted(self)
         weights = self.weights_.astype(np.float64)
@@ -749,7 +764,9 @@ default="random"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
         y : array-like of shape (n_samples,)
+            Class label of each sample.
 
         Returns
         -------
@@ -770,7 +787,9 @@ default="random"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input samples.
         y : array-like of shape (n_samples,)
+            Class label of each sample.
 
         Returns
         -------
@@ -828,6 +847,7 @@ default="random"
         Returns
         -------
         feature_names_out : ndarray of str
+            Names of the output features.
         """
         if self.output == "coordinates":
             check_is_fitted(self)

@@ -70,10 +70,12 @@ def decay_factor(step, total, decay):
     total : int
         Number of updates in the schedule.
     decay : {"exp", "linear"}
+        Shape of the schedule.
 
     Returns
     -------
     float or ndarray of float
+        The multiplier at each ``step``.
 
     Examples
     --------
@@ -171,10 +173,13 @@ def som_minibatch_step(weights, batch, grid_sq, sigma, learning_rate, metric):
     weights : tensor of shape (n_units, n_features)
         Updated in place.
     batch : tensor of shape (n_batch, n_features)
+        Samples of the mini-batch.
     grid_sq : tensor of shape (n_units, n_units)
         Squared grid distances between units.
     sigma, learning_rate : float
+        Neighbourhood width and learning rate of the update.
     metric : {"cosine", "euclidean"}
+        Similarity by which the BMUs are found.
 
     Returns
     -------
@@ -233,7 +238,9 @@ def minibatch_epoch(weights, rows, grid_sq, sigmas, learning_rates, batch_size, 
     sigmas, learning_rates : ndarray of shape (ceil(n_rows / batch_size),)
         The schedule, one value per batch.
     batch_size : int
+        Number of rows per update.
     metric : {"cosine", "euclidean"}
+        Similarity by which the BMUs are found.
 
     Returns
     -------
@@ -288,11 +295,13 @@ def batch_epoch(weights, rows, grid_sq, sigma, metric):
     weights : tensor of shape (n_units, n_features)
         Updated in place.
     rows : tensor of shape (n_rows, n_features)
+        Samples of the epoch.
     grid_sq : tensor of shape (n_units, n_units)
         Squared grid distances between units.
     sigma : float
         Neighbourhood width.
     metric : {"cosine", "euclidean"}
+        Similarity by which the BMUs are found.
 
     Returns
     -------
