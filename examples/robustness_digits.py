@@ -16,6 +16,11 @@ images, 11 x 11 planes):
 # %%
 import os
 
+import matplotlib
+
+matplotlib.use("Agg")  # the figure goes to a file
+
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -25,6 +30,12 @@ from sklearn.preprocessing import StandardScaler
 from sklearn_robust import KHEncoder
 from sklearn_robust.datasets import load_digits
 from sklearn_robust.nn import L2Penalty, LinearHead, RobustNetClassifier
+from sklearn_robust.plotting import (
+    plot_accuracy_curve,
+    plot_critical_distances,
+    plot_decision_landscape,
+    plot_jacobian_norm_map,
+)
 from sklearn_robust.robustness import (
     accuracy_curve,
     critical_distance,
@@ -91,42 +102,20 @@ summary = pd.DataFrame(
 ).T
 print(summary.round(3))
 
-# %% Figure: curves, distances, landscapes (needs matplotlib)
-try:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:
-    plt = None
-
-if plt is not None:
-    from sklearn_robust.plotting import (
-        plot_accuracy_curve,
-        plot_critical_distances,
-        plot_decision_landscape,
-        plot_jacobian_norm_map,
-    )
-
-    fig, axes = plt.subplots(4, 3, figsize=(15, 18))
-    for column, attack in enumerate(attacks):
-        ax = plot_accuracy_curve(curves[curves.attack == attack], ax=axes[0, column])
-        ax.set_title(f"{attack}: relative accuracy")
-        plot_critical_distances(
-            {name: distances[name, attack] for name in models}, ax=axes[1, column]
-        ).set_title(f"{attack}: critical distances")
-    center = X_test[np.flatnonzero(y_test == 3)[0]]
-    for column, (name, model) in enumerate(models.items()):
-        landscape = decision_landscape(
-            model, center, extent=6.0, resolution=resolution, random_state=0
-        )
-        plot_decision_landscape(landscape, ax=axes[2, column]).set_title(f"{name}: decisions")
-        jmap = jacobian_norm_map(
-            model, center, landscape.directions, extent=6.0, resolution=resolution
-        )
-        plot_jacobian_norm_map(jmap, ax=axes[3, column], log=True).set_title(
-            f"{name}: Jacobian norm"
-        )
-    fig.tight_layout()
-    fig.savefig("robustness_digits.png", dpi=80)
-    print("wrote robustness_digits.png")
+# %% Figure: curves, distances, landscapes
+fig, axes = plt.subplots(4, 3, figsize=(15, 18))
+for column, attack in enumerate(attacks):
+    ax = plot_accuracy_curve(curves[curves.attack == attack], ax=axes[0, column])
+    ax.set_title(f"{attack}: relative accuracy")
+    plot_critical_distances(
+        {name: distances[name, attack] for name in models}, ax=axes[1, column]
+    ).set_title(f"{attack}: critical distances")
+center = X_test[np.flatnonzero(y_test == 3)[0]]
+for column, (name, model) in enumerate(models.items()):
+    landscape = decision_landscape(model, center, extent=6.0, resolution=resolution, random_state=0)
+    plot_decision_landscape(landscape, ax=axes[2, column]).set_title(f"{name}: decisions")
+    jmap = jacobian_norm_map(model, center, landscape.directions, extent=6.0, resolution=resolution)
+    plot_jacobian_norm_map(jmap, ax=axes[3, column], log=True).set_title(f"{name}: Jacobian norm")
+fig.tight_layout()
+fig.savefig("robustness_digits.png", dpi=80)
+print("wrote robustness_digits.png")

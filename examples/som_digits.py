@@ -104,15 +104,11 @@ def main(argv=None):
         )
     print(f"ran in {time.perf_counter() - started:.1f} s")
 
-    # Figure (needs matplotlib): densities and class centres, D_class, BMU shifts.
-    try:
-        import matplotlib
+    # Figure: densities and class centres, D_class, BMU shifts.
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: no figure")
-        return spreads, shifts
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
     from sklearn_robust.plotting import plot_bmu_shift, plot_class_spread, plot_som_density
 
