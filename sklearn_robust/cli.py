@@ -172,6 +172,6 @@ def main(argv=None) -> int:
     finally:
         if client is not None:
             client.close()
-    print(comparison.summary().to_string(float_format="%.4g"))
+    print(comparison.summary(as_text=True).to_string())
     print(f"\nReport: {folder / 'index.html'}  ({time.perf_counter() - started:.0f} s)")
     return 0

@@ -49,7 +49,8 @@ def never_fooled(attack):
 
 
 def median_critical_distance(attack):
-    """Median critical distance over the correctly classified examples (absent if infinite)."""
+    """Median critical distance over the correctly classified examples (inf if half or more
+    are never fooled)."""
     return f"{_part(attack, ATTACKS, 'attack')}_median_critical_distance"
 
 

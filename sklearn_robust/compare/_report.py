@@ -342,9 +342,10 @@ _BESIDE = {"xytext": (4, 4), "textcoords": "offset points", "fontsize": 8}
 def _tradeoff_panel(comparison, attack, ax):
     """One point per model at its accuracy and median critical distance.
 
-    A median beyond the search (more than half the examples never fooled within
-    ``max_eps``) is infinite and has no row; it is drawn at the search's limit,
-    so that the most robust models stay in the panel.
+    A median beyond the search (half or more of the examples never fooled within
+    ``max_eps``) is infinite; it is drawn at the search's limit, so that the most
+    robust models stay in the panel. A model with no median (no example classified
+    correctly) has no point.
     """
     limit = comparison.max_eps.get(attack)
     for index, model in enumerate(_models(comparison)):
@@ -353,7 +354,7 @@ def _tradeoff_panel(comparison, attack, ax):
         if np.isfinite(median):
             ax.scatter(accuracy, median, color=f"C{index}")
             ax.annotate(model, (accuracy, median), **_BESIDE)
-        else:
+        elif median == np.inf:
             _censored_point(ax, accuracy, limit, model, f"C{index}")
 
 
@@ -464,7 +465,16 @@ def _read_curves(comparison):
     sentences = []
     for attack in comparison.config.attacks:
         order, values = _ranking(comparison, measures.median_critical_distance(attack))
-        if len(order) > 1:
+        beyond = _beyond_the_search(comparison, attack)
+        if beyond:
+            # Their medians are only known to exceed the limit: above every finite one.
+            sentences.append(_beyond_sentence(comparison, attack, beyond))
+            if order:
+                sentences.append(
+                    f"Of the others, {order[-1]} gives way first (median critical distance "
+                    f"{values[order[-1]]:.3g})."
+                )
+        elif len(order) > 1:
             sentences.append(
                 f"Under {attack}, {order[0]} holds its decisions longest (median critical "
                 f"distance {values[order[0]]:.3g}) and {order[-1]} gives way first "
@@ -475,21 +485,31 @@ def _read_curves(comparison):
                 f"Under {attack}, the median critical distance of {order[0]} is "
                 f"{values[order[0]]:.3g}."
             )
-        sentences += _beyond_the_search(comparison, attack, values)
     return " ".join(sentences)
 
 
-def _beyond_the_search(comparison, attack, medians):
-    """A sentence on the models whose median is infinite, if any: they have no row."""
-    beyond = [m for m in _models(comparison) if m not in medians]
-    if not beyond:
-        return []
+def _beyond_the_search(comparison, attack):
+    """The models whose median critical distance is infinite: half or more of their
+    examples are never fooled within the search. (No row means no median: none correct.)"""
+    name = measures.median_critical_distance(attack)
+    return [m for m in _models(comparison) if _value(comparison, m, name) == np.inf]
+
+
+def _censored(comparison, attack):
+    """The censored median, as the summary and the trade-off figure write it: "> max_eps"."""
     limit = comparison.max_eps.get(attack)
-    within = f" within distance {limit:.3g}" if limit else ""
-    return [
-        f"Under {attack}, most examples of {', '.join(beyond)} are never fooled{within}: "
-        "the median lies beyond the search."
-    ]
+    return "beyond the search" if limit is None else f"> {limit:.3g}"
+
+
+def _beyond_sentence(comparison, attack, beyond):
+    """Under the attack, the models whose median lies beyond the search hold longest."""
+    limit = comparison.max_eps.get(attack)
+    within = f" within distance {limit:.3g}" if limit is not None else " within the search"
+    return (
+        f"Under {attack}, {', '.join(beyond)} {'holds its' if len(beyond) == 1 else 'hold their'}"
+        f" decisions longest: median critical distance {_censored(comparison, attack)}, half "
+        f"or more of the examples never fooled{within}."
+    )
 
 
 def _read_distances(comparison):
@@ -497,9 +517,19 @@ def _read_distances(comparison):
     for attack in comparison.config.attacks:
         name = measures.never_fooled(attack)
         never = {m: _value(comparison, m, name) for m in _models(comparison)}
-        unfooled = [f"{m} ({v:.0%})" for m, v in never.items() if v > 0]
+        beyond = set(_beyond_the_search(comparison, attack))
+        censored = _censored(comparison, attack)
+        unfooled = [
+            f"{m} ({v:.0%}" + (f", median {censored})" if m in beyond else ")")
+            for m, v in never.items()
+            if v > 0
+        ]
         if unfooled:
-            parts.append(f"{attack} never fooled some examples of " + ", ".join(unfooled) + ".")
+            limit = comparison.max_eps.get(attack)
+            within = f" within distance {limit:.3g}" if limit is not None else ""
+            parts.append(
+                f"{attack} never fooled{within} some examples of " + ", ".join(unfooled) + "."
+            )
     spread = "Each violin is one model's distribution over the correctly classified examples."
     return " ".join([spread, *parts])
 
@@ -508,6 +538,8 @@ def _read_tradeoff(comparison):
     order, accuracy = _ranking(comparison, measures.ACCURACY)
     pgd = "pgd" if "pgd" in comparison.config.attacks else comparison.config.attacks[-1]
     robust, _ = _ranking(comparison, measures.median_critical_distance(pgd))
+    # A median beyond the search exceeds every finite one.
+    robust = _beyond_the_search(comparison, pgd) + robust
     text = (
         f"{order[0]} is the most accurate ({accuracy[order[0]]:.3f}) and {order[-1]} the least "
         f"({accuracy[order[-1]]:.3f})."
@@ -710,6 +742,19 @@ def _json(comparison, files):
         "seconds_per_model": comparison.timings,
         "n_evaluated": comparison.n_evaluated,
         "settings": dataclasses.asdict(comparison.settings),
+        "max_eps": comparison.max_eps,
+        "median_critical_distance_limits": _median_limits(comparison),
+    }
+
+
+def _median_limits(comparison):
+    """``{model: {attack: max_eps}}``: the search's limit behind each median critical distance.
+
+    An infinite median in ``results`` is censored there: it lies beyond this limit.
+    """
+    return {
+        m: {a: comparison.max_eps[a] for a in comparison.config.attacks if a in comparison.max_eps}
+        for m in _models(comparison)
     }
 
 
@@ -728,14 +773,14 @@ def _plain(value):
 
 
 def _html(comparison, sections):
-    table = comparison.summary()
+    table = comparison.summary(as_text=True)
     body = [
         "<h1>sklearn_robust: robustness comparison</h1>",
         f"<p>Data: {html.escape(comparison.data_description)}. Models: "
         f"{html.escape(', '.join(_models(comparison)))}. Attacks on "
         f"{comparison.n_evaluated or comparison.config.eval_size} test examples.</p>",
         "<h2>Summary</h2>",
-        table.to_html(float_format=lambda v: f"{v:.4g}", border=0),
+        table.to_html(border=0),
         '<p>Raw numbers: <a href="results.csv">results.csv</a>, '
         '<a href="results.json">results.json</a>.</p>',
     ]

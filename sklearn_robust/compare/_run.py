@@ -317,18 +317,59 @@ class ComparisonResults:
         """The models, in the order they were measured (the config's)."""
         return list(dict.fromkeys(self.results.model))
 
-    def summary(self):
+    def summary(self, as_text=False):
         """Every value as a measure x model table, the models in their order.
+
+        Parameters
+        ----------
+        as_text : bool, default=False
+            Cells as the command prints them and the report shows them: four
+            significant digits, and a censored median where half or more of the
+            examples are never fooled within the search, ``"> 37.9"`` (the
+            attack's ``max_eps``), as survival analysis reports a median beyond
+            the follow-up.
 
         Returns
         -------
         pandas.DataFrame
             One row per measure (alphabetical), one column per model; NaN where
-            a model has no value (an infinite median critical distance, an
-            undefined correlation).
+            a model has no value (an undefined correlation), inf for an infinite
+            median critical distance; with ``as_text``, the same as strings.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import pandas as pd
+        >>> from sklearn_robust.compare import ComparisonConfig, ComparisonResults
+        >>> rows = [("m", "accuracy", 0.91234), ("m", "pgd_median_critical_distance", np.inf)]
+        >>> results = ComparisonResults(
+        ...     ComparisonConfig(),
+        ...     "toy",
+        ...     pd.DataFrame(rows, columns=["model", "measure", "value"]),
+        ...     curves=pd.DataFrame(),
+        ...     distances={},
+        ...     spectra={},
+        ...     landscapes={},
+        ...     certified=pd.DataFrame(),
+        ...     max_eps={"pgd": 1.0},
+        ... )
+        >>> float(results.summary().loc["pgd_median_critical_distance", "m"])
+        inf
+        >>> results.summary(as_text=True)["m"].tolist()
+        ['0.9123', '> 1']
         """
         table = self.results.pivot(index="measure", columns="model", values="value")
-        return table[self.model_names]
+        table = table[self.model_names]
+        if not as_text:
+            return table
+        text = table.map(lambda value: f"{value:.4g}")
+        for attack in measures.ATTACKS:
+            median = measures.median_critical_distance(attack)
+            limit = self.max_eps.get(attack)
+            if median in text.index and limit is not None:
+                # The median is only known to lie beyond the search: its lower bound.
+                text.loc[median, np.isposinf(table.loc[median])] = f"> {limit:.3g}"
+        return text
 
 
 QUICK_MODELS = ("backprop", "l2", "isometry-1", "kh-hybrid")
@@ -669,12 +710,15 @@ def _bisection(attack, X, clip):
 
 def _distance_rows(name, attack, distances):
     """Median over the correctly classified examples (inf counts as large), the mean over
-    those fooled within reach, and the share never fooled; undefined statistics are left out."""
+    those fooled within reach, and the share never fooled; undefined statistics are left out.
+
+    A median is inf where half or more of the examples are never fooled: the row keeps it,
+    so that results.csv says so, and the summary shows it censored at the search's limit."""
     correct = distances > 0
     fooled = correct & np.isfinite(distances)
     rows = [(name, measures.never_fooled(attack), float(np.mean(np.isinf(distances[correct]))))]
-    median = float(np.median(distances[correct])) if correct.any() else np.inf
-    if np.isfinite(median):
+    if correct.any():
+        median = float(np.median(distances[correct]))
         rows.append((name, measures.median_critical_distance(attack), median))
     if fooled.any():
         mean = float(np.mean(distances[fooled]))

@@ -1,6 +1,7 @@
 """The report: its readings, figures and HTML."""
 
 import dataclasses
+import json
 import re
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 
 from sklearn_robust.compare import _measures as measures
-from sklearn_robust.compare import _report, write_report
+from sklearn_robust.compare import _report, _run, write_report
 from sklearn_robust.compare._settings import SETTINGS
 
 from .conftest import make_comparison, som_values
@@ -170,7 +171,7 @@ def test_a_median_beyond_the_search_is_drawn_at_its_limit():
     median = measures.median_critical_distance("noise")
     values = {
         "near": {measures.ACCURACY: 0.9, median: 2.0},
-        "far": {measures.ACCURACY: 0.8},  # its median is infinite: no row
+        "far": {measures.ACCURACY: 0.8, median: np.inf},  # most examples never fooled
     }
     config = dataclasses.replace(make_comparison({}).config, attacks=("noise",))
     comparison = make_comparison(values, config=config, max_eps={"noise": 12.5})
@@ -179,11 +180,54 @@ def test_a_median_beyond_the_search_is_drawn_at_its_limit():
     assert labels == {"near": (0.9, 2.0), "far (> 12.5)": (0.8, 12.5)}
     assert ax.get_ylim()[1] > 12.5
     reading = _report._read_curves(comparison)
-    assert "most examples of far are never fooled within distance 12.5" in reading
+    assert (
+        "Under noise, far holds its decisions longest: median critical distance > 12.5, half or "
+        "more of the examples never fooled within distance 12.5." in reading
+    )
+    assert "Of the others, near gives way first (median critical distance 2)." in reading
 
     unknown = make_comparison(values, config=config)  # no recorded limit: top of the panel
     ax = _report._tradeoff_figure(unknown).axes[0]
     assert "far (beyond the search)" in [text.get_text() for text in ax.texts]
+
+
+def test_a_median_beyond_the_search_reads_as_censored(comparison, tmp_path):
+    """Mostly never fooled: "> max_eps" in the summary and the readings, inf in the files."""
+    attack, model = "noise", comparison.model_names[0]
+    distances = np.array([0.0, 0.4, 0.9, np.inf, np.inf, np.inf])  # 3 of 5 never fooled
+    rows = _run._distance_rows(model, attack, distances)
+    replaced = {measure for _, measure, _ in rows}
+    results = comparison.results
+    kept = results[~((results.model == model) & results.measure.isin(replaced))]
+    far = dataclasses.replace(
+        comparison,
+        results=pd.concat([kept, pd.DataFrame(rows, columns=results.columns)], ignore_index=True),
+        distances={**comparison.distances, (model, attack): distances},
+    )
+    median = measures.median_critical_distance(attack)
+    limit = far.max_eps[attack]
+    censored = f"> {limit:.3g}"
+
+    assert far.summary().loc[median, model] == np.inf
+    text = far.summary(as_text=True)
+    assert text.loc[median, model] == censored
+    others = [m for m in far.model_names if m != model]
+    assert all(not cell.startswith(">") for cell in text.loc[median, others])
+    assert censored in far.summary(as_text=True).to_string()
+    assert f"{model} holds its decisions longest: median critical distance {censored}" in (
+        _report._read_curves(far)
+    )
+    assert f"{model} (60%, median {censored})" in _report._read_distances(far)
+
+    folder = write_report(far, tmp_path / "report")
+    assert f"<td>&gt; {limit:.3g}</td>" in (folder / "index.html").read_text()
+    csv = pd.read_csv(folder / "results.csv")
+    assert csv[(csv.model == model) & (csv.measure == median)].value.tolist() == [np.inf]
+    saved = json.loads((folder / "results.json").read_text())
+    [row] = [r for r in saved["results"] if r["model"] == model and r["measure"] == median]
+    assert row["value"] == np.inf
+    assert saved["max_eps"] == far.max_eps
+    assert saved["median_critical_distance_limits"][model][attack] == limit
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -82,3 +82,19 @@ def test_summary_is_measure_by_model_in_model_order():
     table = comparison.summary()
     assert list(table.columns) == ["b", "a"] and list(table.index) == ["accuracy", "hidden_alpha"]
     assert table.loc["accuracy", "a"] == 0.8 and np.isnan(table.loc["hidden_alpha", "a"])
+
+
+def test_an_infinite_median_is_kept_and_shown_censored_at_the_limit():
+    distances = np.array([0.0, 0.5, np.inf, np.inf])  # 2 of 3 correct never fooled
+    rows = dict((measure, v) for _, measure, v in _run._distance_rows("m", "pgd", distances))
+    median = measures.median_critical_distance("pgd")
+    assert rows[median] == np.inf  # results.csv says so, instead of leaving the row out
+
+    values = {"m": {"accuracy": 0.91234, median: np.inf}, "n": {"accuracy": 0.8, median: 0.25}}
+    comparison = make_comparison(values, max_eps={"pgd": 37.9123})
+    assert comparison.summary().loc[median, "m"] == np.inf
+    text = comparison.summary(as_text=True)
+    assert text.loc[median].tolist() == ["> 37.9", "0.25"]
+    assert text.loc["accuracy"].tolist() == ["0.9123", "0.8"]
+    # Without a recorded limit (results made by hand) the number itself.
+    assert make_comparison(values).summary(as_text=True).loc[median, "m"] == "inf"
