@@ -9,9 +9,17 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context, clone
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+    clone,
+)
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval
+from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, ProgressBar
@@ -77,7 +85,13 @@ class RoutedParamsMixin:
         return super().set_params(**params) if params else self
 
 
-class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
+class RobustNetClassifier(
+    RoutedParamsMixin,
+    ClassifierMixin,
+    TransformerMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    BaseEstimator,
+):
     """A neural-network classifier whose loss can carry a penalty on its hidden layer.
 
     A thin scikit-learn estimator: ``fit`` validates the data, encodes the
@@ -86,6 +100,11 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
     on CUDA when present. The trained module is kept, so the classifier
     predicts, scores, exposes its hidden representation (:meth:`transform`) and
     hands out a differentiable view of itself (:meth:`to_torch_module`).
+
+    As a transformer it names its output columns ``"robustnetclassifier0"``,
+    ``"robustnetclassifier1"``, ... (one per hidden unit, see
+    :meth:`get_feature_names_out`), so ``set_output(transform="pandas")`` makes
+    :meth:`transform` return a DataFrame, alone or in a pipeline.
 
     Parameters
     ----------
@@ -158,6 +177,8 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
     True
     >>> clf.transform(X[:2]).shape
     (2, 64)
+    >>> clf.get_feature_names_out()[:2]
+    array(['robustnetclassifier0', 'robustnetclassifier1'], dtype=object)
     """
 
     # What to_torch_module returns (the bridge's TorchModuleProvider protocol).
@@ -449,7 +470,11 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
         Returns
         -------
         hidden : ndarray of shape (n_samples, width), float32
-            Hidden representation of each sample.
+            Hidden representation of each sample; a DataFrame under
+            ``set_output(transform="pandas")``, its columns named by
+            :meth:`get_feature_names_out`, which describes the default
+            representation: a layer of another width needs
+            ``set_output(transform="default")``.
         """
         if layer is None:
             return to_numpy(self._forward(X, output="hidden"))
@@ -463,7 +488,22 @@ class RobustNetClassifier(RoutedParamsMixin, ClassifierMixin, TransformerMixin, 
             self._forward(X)
         finally:
             handle.remove()
-        return to_numpy(torch.cat(captured))
+        hidden = to_numpy(torch.cat(captured))
+        if _get_output_config("transform", self)["dense"] != "default":
+            if hidden.shape[1] != self._n_features_out:
+                raise ValueError(
+                    f"layer={layer!r} has {hidden.shape[1]} units, but the output columns set "
+                    f"by set_output name the {self._n_features_out} units of transform(X); "
+                    'call set_output(transform="default") to read this layer.'
+                )
+        return hidden
+
+    @property
+    def _n_features_out(self):
+        """Width of ``transform(X)``, read from the trained module (for the feature names)."""
+        check_is_fitted(self)
+        probe = torch.zeros(1, self.n_features_in_, device=module_device(self.module_))
+        return int(forward_batches(self.module_, probe, output="hidden").shape[1])
 
     def _layer_name(self, layer):
         check_is_fitted(self)

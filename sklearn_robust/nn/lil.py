@@ -7,7 +7,13 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -101,7 +107,9 @@ class _StackedLILNet(InterruptibleNet):
         return loss
 
 
-class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
+class StackedLILClassifier(
+    ClassifierMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimator
+):
     """Hierarchical classifier of stacked locally isometric layers.
 
     For labels given as several columns of increasing fineness (as
@@ -111,6 +119,11 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     same-class mask of the level), each block reading the detached output of the
     one before and classifying with its own linear head. The paper trains with
     the whole training set as one batch, which is the default here.
+
+    As a transformer it names its output columns ``"stackedlilclassifier0"``,
+    ``"stackedlilclassifier1"``, ... (one per unit of a block's last hidden
+    layer, see :meth:`get_feature_names_out`), so ``set_output(transform="pandas")``
+    makes :meth:`transform` return a DataFrame, alone or in a pipeline.
 
     Parameters
     ----------
@@ -331,10 +344,18 @@ class StackedLILClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         hidden : ndarray of shape (n_samples, hidden_sizes[-1]), float32
-            Last hidden layer's representation of each sample.
+            Last hidden layer's representation of each sample; a DataFrame under
+            ``set_output(transform="pandas")``, its columns named by
+            :meth:`get_feature_names_out` (every level has the same width).
         """
         levels = self._levels(X)
         return to_numpy(levels[level][1])
+
+    @property
+    def _n_features_out(self):
+        """Width of ``transform(X)`` at every level (for the feature names)."""
+        check_is_fitted(self)
+        return self.module_.heads[-1].in_features
 
     def to_torch_module(self, output="decision") -> torch.nn.Module:
         """The network as a torch module on the input, for 1-D labels.

@@ -3,13 +3,20 @@
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, train_test_split
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import (
+    check_get_feature_names_out_error,
+    check_global_output_transform_pandas,
+    check_set_output_transform,
+    check_set_output_transform_pandas,
+)
 from skorch.callbacks import Callback
 
 from sklearn_robust import KHEncoder
@@ -349,3 +356,70 @@ def test_values_beyond_float32_are_refused_in_fit_and_predict(digits_split):
         clf.transform(huge, layer=0)
     with pytest.raises(ValueError, match="beyond float32's range"):
         clf.score(huge, np.zeros(5))
+
+
+def test_feature_names_and_pandas_output(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    clf = quick(module__hidden_sizes=(40, 24), max_epochs=2).fit(X_train, y_train)
+    expected = clf.transform(X_test)
+    names = clf.get_feature_names_out()
+    assert len(names) == expected.shape[1] == 24
+    assert list(names[:2]) == ["robustnetclassifier0", "robustnetclassifier1"]
+
+    frame = clf.set_output(transform="pandas").transform(X_test)
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == list(names)
+    np.testing.assert_array_equal(frame.to_numpy(), expected)
+    # Another layer's width does not fit the names: a clear error, not a pandas one.
+    with pytest.raises(ValueError, match="set_output"):
+        clf.transform(X_test, layer=0)
+    np.testing.assert_array_equal(clf.transform(X_test, layer=-1), frame)
+    clf.set_output(transform="default")
+    assert clf.transform(X_test, layer=0).shape == (len(X_test), 40)
+
+
+def test_pandas_output_in_a_pipeline(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    as_arrays = make_pipeline(
+        RobustNetClassifier(max_epochs=2, device="cpu", random_state=0), StandardScaler()
+    ).fit(X_train, y_train)
+    as_frames = make_pipeline(
+        RobustNetClassifier(max_epochs=2, device="cpu", random_state=0), StandardScaler()
+    ).set_output(transform="pandas")
+    frame = as_frames.fit(X_train, y_train).transform(X_test)
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == [f"robustnetclassifier{i}" for i in range(frame.shape[1])]
+    assert list(as_frames.get_feature_names_out()) == list(frame.columns)
+    np.testing.assert_allclose(frame.to_numpy(), as_arrays.transform(X_test), rtol=1e-6)
+
+    # Scaled DataFrame in, DataFrame out: the classifier reads the scaler's columns.
+    scaled_first = make_pipeline(
+        StandardScaler(), RobustNetClassifier(max_epochs=2, device="cpu", random_state=0)
+    ).set_output(transform="pandas")
+    hidden = scaled_first.fit(X_train, y_train).transform(X_test)
+    assert isinstance(hidden, pd.DataFrame)
+    assert hidden.shape[1] == len(scaled_first.get_feature_names_out())
+
+
+def test_feature_names_need_a_fit_and_a_hidden_output(digits_split):
+    X_train, _, y_train, _ = digits_split
+    with pytest.raises(NotFittedError):
+        quick().get_feature_names_out()
+    logits_only = quick(module=LogitsOnlyNet, max_epochs=1).fit(X_train, y_train)
+    with pytest.raises(ValueError, match="returns only logits"):
+        logits_only.get_feature_names_out()
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        check_set_output_transform,
+        check_set_output_transform_pandas,
+        check_global_output_transform_pandas,
+        check_get_feature_names_out_error,
+    ],
+)
+def test_scikit_learn_set_output_checks(check):
+    """scikit-learn's set_output checks, which parametrize_with_checks does not run."""
+    estimator = RobustNetClassifier(max_epochs=2, random_state=0, device="cpu")
+    check(type(estimator).__name__, estimator)

@@ -3,9 +3,18 @@
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import (
+    check_get_feature_names_out_error,
+    check_global_output_transform_pandas,
+    check_set_output_transform,
+    check_set_output_transform_pandas,
+)
 
 from sklearn_robust.datasets import make_torus
 from sklearn_robust.nn import StackedLILClassifier
@@ -150,3 +159,50 @@ def test_values_beyond_float32_are_refused_in_fit_and_predict(fitted, torus_spli
             getattr(fitted, method)(huge)
     with pytest.raises(ValueError, match="beyond float32's range"):
         fitted.score(huge, Y_test)
+
+
+def test_feature_names_and_pandas_output(torus_split):
+    X_train, X_test, Y_train, _ = torus_split
+    clf = StackedLILClassifier(hidden_sizes=(12, 7), max_epochs=5, random_state=0, device="cpu")
+    clf.fit(X_train, Y_train)
+    names = clf.get_feature_names_out()
+    assert list(names) == [f"stackedlilclassifier{i}" for i in range(7)]
+    expected = [clf.transform(X_test, level=level) for level in range(clf.n_levels_)]
+    assert all(len(names) == hidden.shape[1] for hidden in expected)
+
+    clf.set_output(transform="pandas")
+    for level, hidden in enumerate(expected):
+        frame = clf.transform(X_test, level=level)
+        assert isinstance(frame, pd.DataFrame) and list(frame.columns) == list(names)
+        np.testing.assert_array_equal(frame.to_numpy(), hidden)
+
+
+def test_pandas_output_in_a_pipeline(torus_split):
+    X_train, X_test, Y_train, _ = torus_split
+
+    def pipeline():
+        return make_pipeline(
+            StackedLILClassifier(max_epochs=5, random_state=0, device="cpu"), StandardScaler()
+        )
+
+    as_arrays = pipeline().fit(X_train, Y_train)
+    as_frames = pipeline().set_output(transform="pandas").fit(X_train, Y_train)
+    frame = as_frames.transform(X_test)
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == [f"stackedlilclassifier{i}" for i in range(20)]
+    np.testing.assert_allclose(frame.to_numpy(), as_arrays.transform(X_test), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        check_set_output_transform,
+        check_set_output_transform_pandas,
+        check_global_output_transform_pandas,
+        check_get_feature_names_out_error,
+    ],
+)
+def test_scikit_learn_set_output_checks(check):
+    """scikit-learn's set_output checks, which parametrize_with_checks does not run."""
+    estimator = StackedLILClassifier(max_epochs=5, random_state=0, device="cpu")
+    check(type(estimator).__name__, estimator)
