@@ -177,6 +177,8 @@ def to_tensor(X, device="cpu") -> torch.Tensor:
     if isinstance(X, torch.Tensor):
         return X.to(device=device, dtype=DTYPE)
     array = np.ascontiguousarray(X, dtype=np.float32)
+    if not array.flags.writeable:  # a read-only input (a memmap, a frozen array): torch warns
+        array = array.copy()
     return torch.from_numpy(array).to(device)
 
 

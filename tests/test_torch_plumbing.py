@@ -141,3 +141,17 @@ def test_label_indices():
     assert label_indices([0, 1], np.array([[1, 0], [0, 0]])).shape == (2, 2)
     with pytest.raises(ValueError, match=r"does not know: \['d', 'z'\]"):
         label_indices(classes, np.array(["z", "a", "d"]))
+
+
+def test_to_tensor_copies_a_read_only_array_without_a_warning():
+    import warnings
+
+    from sklearn_robust._torch import to_tensor
+
+    frozen = np.arange(6, dtype=np.float32).reshape(2, 3)
+    frozen.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tensor = to_tensor(frozen)
+    tensor[0, 0] = 7.0
+    assert frozen[0, 0] == 0.0  # the caller's array is left alone
