@@ -114,9 +114,12 @@ def _squared_grid_distances(shape, toroidal, device):
     return torch.as_tensor(squared, dtype=torch.float32, device=device)
 
 
-def _row_exponents(X):
-    """:func:`~sklearn_robust._torch.binary_exponent` of each row, ``(n, 1)``."""
-    return np.frexp(np.max(np.abs(X), axis=1, keepdims=True))[1]
+def _rows_in_unit_range(X):
+    """Each row of X divided by its own power of two, into ``[-1, 1]``: exact, angles kept.
+
+    The power is :func:`~sklearn_robust._torch.binary_exponent` of the row.
+    """
+    return np.ldexp(X, -np.frexp(np.max(np.abs(X), axis=1, keepdims=True))[1])
 
 
 def _weight_cosine_distances(weights):
@@ -128,7 +131,7 @@ def _weight_cosine_distances(weights):
     which can be that small.
     """
     weights = np.asarray(weights, dtype=np.float64)
-    return cosine_distances(np.ldexp(weights, -_row_exponents(weights)))
+    return cosine_distances(_rows_in_unit_range(weights))
 
 
 def _float32_weights(weights, what):
@@ -506,7 +509,7 @@ default="random"
         """
         weights = self.weights_.reshape(self._n_units, -1)
         if self.metric == "cosine":
-            return np.ldexp(X, -_row_exponents(X)), np.ldexp(weights, -_row_exponents(weights)), 0
+            return _rows_in_unit_range(X), _rows_in_unit_range(weights), 0
         exponent = binary_exponent(X, weights)
         return np.ldexp(X, -exponent), np.ldexp(weights, -exponent), exponent
 
