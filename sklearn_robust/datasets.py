@@ -1,11 +1,17 @@
-"""Data sets: scaled digits, MNIST from local files or OpenML, generic CSV, and toy manifolds."""
+"""Data sets: scaled digits, MNIST from local files or OpenML, CIFAR-10 from local files,
+generic CSV, and toy manifolds.
+"""
 
 from __future__ import annotations
 
 import gzip
+import io
 import itertools
 import math
 import os
+import pickle
+import tarfile
+import zipfile
 import zlib
 from numbers import Integral, Real
 from pathlib import Path
@@ -19,7 +25,14 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 
 from ._validation import invalid_parameter
 
-__all__ = ["load_csv", "load_digits", "load_mnist", "make_entangled_rings", "make_torus"]
+__all__ = [
+    "load_cifar10",
+    "load_csv",
+    "load_digits",
+    "load_mnist",
+    "make_entangled_rings",
+    "make_torus",
+]
 
 # OpenML's mnist_784 keeps the official order: the first 60,000 rows are the training set.
 # Module constants so that a test can shrink them around a small fake download.
@@ -354,6 +367,497 @@ def _fetch_openml_mnist(split):
     labels = np.asarray(y[rows]).astype(np.int64)  # OpenML gives the labels as strings
     _check_digit_labels(labels, "OpenML")
     return _as_pixels(np.asarray(X[rows]), "OpenML"), labels, "OpenML (mnist_784, version 1)"
+
+
+# --------------------------------------------------------------------------- CIFAR-10
+
+
+_CIFAR_SHAPE = (3, 32, 32)  # channel-first: the order of CIFAR-10's own files
+_CIFAR_N_PIXELS = math.prod(_CIFAR_SHAPE)  # 3072
+_CIFAR_RECORD = 1 + _CIFAR_N_PIXELS  # a binary record: the label byte, then the pixels
+_CIFAR_CHANNELS = ("red", "green", "blue")
+_CIFAR_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+# The two official versions: each split's batch files, the folder they are extracted to,
+# the archive they come in and the file that names the classes.
+_CIFAR_VERSIONS = {
+    "python": {
+        "train": tuple(f"data_batch_{i}" for i in range(1, 6)),
+        "test": ("test_batch",),
+        "folder": "cifar-10-batches-py",
+        "archive": "cifar-10-python.tar.gz",
+        "meta": "batches.meta",
+    },
+    "binary": {
+        "train": tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
+        "test": ("test_batch.bin",),
+        "folder": "cifar-10-batches-bin",
+        "archive": "cifar-10-binary.tar.gz",
+        "meta": "batches.meta.txt",
+    },
+}
+_CIFAR_NPZ_KEYS = {"train": ("X_train", "y_train"), "test": ("X_test", "y_test")}
+# What np.load raises for a damaged or foreign file; re-raised as ValueError.
+_NPZ_ERRORS = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile)
+# What unpickling a damaged file raises; re-raised as ValueError.
+_UNPICKLE_ERRORS = (
+    pickle.UnpicklingError,
+    EOFError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    IndexError,
+    KeyError,
+    UnicodeDecodeError,
+    OverflowError,
+)
+
+# The python version's batches are dicts of bytes keys holding bytes, lists of ints and one
+# uint8 numpy array; that array pickles as these globals (numpy.core in the official files,
+# numpy._core when written by numpy 2). A pickle asking for anything else, such as
+# os.system in a crafted file, is refused before anything is imported or called.
+_NUMPY_RECONSTRUCT = np.empty(0).__reduce__()[0]
+_CIFAR_PICKLE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _NUMPY_RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _NUMPY_RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+}
+
+
+class _RefusedGlobalError(ValueError):
+    """A pickle asked for a global that the CIFAR-10 unpickler does not admit."""
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """An unpickler that admits only the globals a CIFAR-10 python batch needs."""
+
+    def __init__(self, file, source):
+        # The official batches were written by Python 2's cPickle: their str are bytes.
+        super().__init__(file, encoding="bytes")
+        self._source = source
+
+    def find_class(self, module, name):
+        try:
+            return _CIFAR_PICKLE_GLOBALS[module, name]
+        except KeyError:
+            raise _RefusedGlobalError(
+                f"The CIFAR-10 loader refuses to load {module}.{name}, which the pickle "
+                f"{self._source} asks for: a CIFAR-10 batch holds only dicts, lists, bytes, "
+                "ints and numpy arrays, so this file is not one (or has been tampered with)."
+            ) from None
+
+
+@validate_params(
+    {
+        "data_dir": [str, os.PathLike, None],
+        "split": [StrOptions(set(_CIFAR_NPZ_KEYS))],
+        "return_X_y": ["boolean"],
+        "as_frame": ["boolean"],
+        "scale": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def load_cifar10(data_dir=None, *, split="train", return_X_y=False, as_frame=False, scale=True):
+    """Load CIFAR-10 from local files: either official version, or a NumPy ``.npz``.
+
+    Nothing is downloaded. A directory is searched, in this order, for the official
+    python version (the folder ``cifar-10-batches-py`` or the archive
+    ``cifar-10-python.tar.gz``), the official binary version (``cifar-10-batches-bin``
+    or ``cifar-10-binary.tar.gz``) and one ``.npz`` file holding ``X_train``,
+    ``y_train``, ``X_test`` and ``y_test``. The training split is ``data_batch_1`` to
+    ``data_batch_5`` (``.bin`` in the binary version) and the test split
+    ``test_batch[.bin]``; a batch may hold any number of images. Archives are read
+    without extracting them.
+
+    The python version is pickled. It is read by an unpickler that admits only what the
+    batches hold (dicts, lists, bytes, ints and numpy arrays) and refuses any other
+    global, so a crafted file cannot run code.
+
+    Parameters
+    ----------
+    data_dir : str, path-like or None, default=None
+        A directory holding one of the above; an extracted ``cifar-10-batches-py`` or
+        ``cifar-10-batches-bin`` folder itself; a ``.npz`` file; or one of the two
+        official ``.tar.gz`` archives. If None, scikit-learn's data home:
+        ``$SCIKIT_LEARN_DATA``, else ``~/scikit_learn_data``.
+    split : {"train", "test"}, default="train"
+        Which split to load.
+    return_X_y : bool, default=False
+        If True, return ``(data, target)`` instead of a Bunch.
+    as_frame : bool, default=False
+        If True, ``data`` is a pandas DataFrame and ``target`` a Series.
+    scale : bool, default=True
+        If True, pixels are divided by 255 into [0, 1]; otherwise they are the raw
+        intensities 0-255, still as float32.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        ``data`` (n, 3072) float32, one image per row in the channel-first order of
+        CIFAR-10's own files: the red plane, then the green, then the blue, each row by
+        row (a ``.npz``'s channel-last images are transposed to it). ``target`` (n,)
+        int64 in 0..9, ``target_names`` (airplane, automobile, bird, cat, deer, dog,
+        frog, horse, ship, truck), ``feature_names`` (``red_0_0`` ... ``blue_31_31``,
+        channel, row and column), ``image_shape`` ``(3, 32, 32)``, ``frame`` and
+        ``DESCR``. ``data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)`` gives images
+        to display.
+    (data, target) : tuple
+        If ``return_X_y`` is True.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``data_dir`` does not exist or holds none of the above; the message lists
+        what was looked for.
+    ValueError
+        If a file is corrupt or incomplete (a missing batch, a binary batch whose size
+        is not a multiple of 3073 bytes, a pickle without ``b"data"``, a ``.npz``
+        without the split's keys or with images that are not (n, 32, 32, 3) uint8,
+        labels outside 0-9), or if a pickle asks for anything but numpy arrays; the
+        message names the file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> from sklearn_robust.datasets import load_cifar10
+    >>> images = np.zeros((2, 32, 32, 3), dtype=np.uint8)
+    >>> images[0, :, :, 0] = 255  # the first image is pure red
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "tiny.npz"
+    >>> np.savez(path, X_train=images, y_train=[0, 9], X_test=images, y_test=[9, 0])
+    >>> bunch = load_cifar10(path)
+    >>> bunch.data.shape, bunch.data.dtype, bunch.image_shape
+    ((2, 3072), dtype('float32'), (3, 32, 32))
+    >>> float(bunch.data[0, :1024].min()), float(bunch.data[0, 1024:].max())  # red first
+    (1.0, 0.0)
+    >>> bunch.target_names[bunch.target].tolist()
+    ['airplane', 'truck']
+    """
+    path = _data_home() if data_dir is None else Path(data_dir).expanduser()
+    pixels, y, source = _read_local_cifar(path, split)
+    X = pixels.astype(np.float32)
+    if scale:
+        X /= np.float32(255)
+    descr = (
+        f"CIFAR-10, {split} split: {len(X)} colour images of 32x32 pixels read from {source}. "
+        "Each row is an image in the order of CIFAR-10's own files: the red plane, then the "
+        "green, then the blue, each row by row (3 x 32 x 32 = 3072 values). Pixels are "
+        f"{'scaled to [0, 1]' if scale else 'raw intensities 0-255'}; targets 0-9 are "
+        f"{', '.join(_CIFAR_CLASSES)}. CIFAR-10 is by A. Krizhevsky (2009), Learning "
+        "Multiple Layers of Features from Tiny Images."
+    )
+    return _bunch(
+        X,
+        y,
+        feature_names=_channel_pixel_names(_CIFAR_CHANNELS, _CIFAR_SHAPE[1:]),
+        target_names=list(_CIFAR_CLASSES),
+        descr=descr,
+        return_X_y=return_X_y,
+        as_frame=as_frame,
+        image_shape=_CIFAR_SHAPE,
+    )
+
+
+def _data_home():
+    """scikit-learn's data home, as ``get_data_home`` finds it, but without creating it."""
+    return Path(os.environ.get("SCIKIT_LEARN_DATA", "~/scikit_learn_data")).expanduser()
+
+
+def _channel_pixel_names(channels, shape):
+    """``red_0_0``, ...: the channel, row and column of each value, in the rows' order."""
+    rows, cols = shape
+    return [f"{c}_{row}_{col}" for c in channels for row in range(rows) for col in range(cols)]
+
+
+def _read_local_cifar(path, split):
+    """Return ``(pixels uint8 (n, 3072) channel-first, labels int64, source)``."""
+    if path.is_file():
+        if path.name.endswith(".npz"):
+            return _read_cifar_npz(path, split)
+        if path.name.endswith((".tar.gz", ".tgz")):
+            return _read_cifar_archive(path, split, None)
+        raise ValueError(
+            "CIFAR-10 data_dir must be a directory, a .npz file or one of the official .tar.gz "
+            f"archives; got '{path}'."
+        )
+    if not path.is_dir():
+        raise FileNotFoundError(f"CIFAR-10 data_dir '{path}' does not exist.")
+    for version, spec in _CIFAR_VERSIONS.items():  # an extracted batches folder itself
+        if any((path / name).is_file() for name in (*spec["train"], *spec["test"])):
+            return _read_cifar_folder(path, split, version)
+    for version, spec in _CIFAR_VERSIONS.items():
+        if (path / spec["folder"]).is_dir():
+            return _read_cifar_folder(path / spec["folder"], split, version)
+        if (path / spec["archive"]).is_file():
+            return _read_cifar_archive(path / spec["archive"], split, version)
+    return _read_cifar_npz(_find_cifar_npz(path, split), split)
+
+
+def _name_range(names):
+    return names[0] if len(names) == 1 else f"{names[0]}..{names[-1]}"
+
+
+def _read_cifar_folder(folder, split, version):
+    spec = _CIFAR_VERSIONS[version]
+    names = spec[split]
+    missing = [name for name in names if not (folder / name).is_file()]
+    if missing:
+        raise ValueError(
+            f"The CIFAR-10 {version} version in '{folder}' lacks {', '.join(missing)}; "
+            f"its {split} split is {_name_range(names)}."
+        )
+    files = {name: ((folder / name).read_bytes(), f"'{folder / name}'") for name in names}
+    meta = folder / spec["meta"]
+    if meta.is_file():
+        files[spec["meta"]] = (meta.read_bytes(), f"'{meta}'")
+    pixels, labels = _decode_cifar(version, split, files)
+    return pixels, labels, f"the {version} version in '{folder}' ({_name_range(names)})"
+
+
+def _read_cifar_archive(path, split, version):
+    """Read the split's batches from an official archive; ``version`` None: find out which."""
+    versions = list(_CIFAR_VERSIONS) if version is None else [version]
+    wanted = {
+        name for v in versions for name in (*_CIFAR_VERSIONS[v][split], _CIFAR_VERSIONS[v]["meta"])
+    }
+    members = _read_tar_members(path, wanted)
+    if version is None:
+        found = [v for v in versions if any(n in members for n in _CIFAR_VERSIONS[v][split])]
+        if not found:
+            raise ValueError(
+                f"The archive '{path}' holds no CIFAR-10 {split} batch: looked for members "
+                + " or ".join(
+                    f"{_name_range(spec[split])} ({v} version)"
+                    for v, spec in _CIFAR_VERSIONS.items()
+                )
+                + "."
+            )
+        version = found[0]
+    names = _CIFAR_VERSIONS[version][split]
+    missing = [name for name in names if name not in members]
+    if missing:
+        raise ValueError(
+            f"The CIFAR-10 {version} archive '{path}' lacks the members {', '.join(missing)}; "
+            f"its {split} split is {_name_range(names)}."
+        )
+    files = {name: (data, f"'{name}' in '{path}'") for name, data in members.items()}
+    pixels, labels = _decode_cifar(version, split, files)
+    return pixels, labels, f"the {version} version in '{path}' ({_name_range(names)})"
+
+
+def _read_tar_members(path, names):
+    """Read the regular files of a .tar.gz whose base names are in ``names``, in one pass."""
+    found = {}
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            for member in tar:
+                name = member.name.rsplit("/", 1)[-1]
+                if member.isfile() and name in names and name not in found:
+                    found[name] = tar.extractfile(member).read()
+    except (tarfile.TarError, OSError, *_BAD_FILE_ERRORS) as exc:
+        raise ValueError(f"Cannot read the CIFAR-10 archive '{path}': {exc}") from exc
+    return found
+
+
+def _decode_cifar(version, split, files):
+    """Decode the split's batches of ``files`` (name -> (bytes, source)), checking the meta."""
+    spec = _CIFAR_VERSIONS[version]
+    if spec["meta"] in files:
+        _check_cifar_meta(version, *files[spec["meta"]])
+    decode = _decode_python_batch if version == "python" else _decode_binary_batch
+    batches = [decode(*files[name]) for name in spec[split]]
+    pixels = np.concatenate([pixels for pixels, _ in batches])
+    labels = np.concatenate([labels for _, labels in batches])
+    return pixels, labels
+
+
+def _decode_binary_batch(buffer, source):
+    if len(buffer) == 0 or len(buffer) % _CIFAR_RECORD:
+        raise ValueError(
+            f"CIFAR-10 binary batch {source} has {len(buffer)} bytes, not a positive multiple of "
+            f"{_CIFAR_RECORD} (a label byte then {_CIFAR_N_PIXELS} pixel bytes per image): it is "
+            "truncated or not a CIFAR-10 batch."
+        )
+    records = np.frombuffer(buffer, dtype=np.uint8).reshape(-1, _CIFAR_RECORD)
+    labels = records[:, 0].astype(np.int64)
+    _check_cifar_labels(labels, source)
+    return records[:, 1:], labels
+
+
+def _unpickle_cifar(buffer, source):
+    try:
+        return _CifarUnpickler(io.BytesIO(buffer), source).load()
+    except _RefusedGlobalError:
+        raise
+    except _UNPICKLE_ERRORS as exc:
+        raise ValueError(f"Cannot unpickle CIFAR-10 file {source}: {exc!r}") from exc
+
+
+def _entry(batch, key, source):
+    """``batch[b"key"]``, or ``batch["key"]`` in a pickle written by Python 3."""
+    for candidate in (key.encode(), key):
+        if candidate in batch:
+            return batch[candidate]
+    keys = ", ".join(sorted(repr(k) for k in batch))
+    raise ValueError(f"CIFAR-10 file {source} has no b'{key}' entry; its keys are: {keys}.")
+
+
+def _decode_python_batch(buffer, source):
+    batch = _unpickle_cifar(buffer, source)
+    if not isinstance(batch, dict):
+        raise ValueError(
+            f"CIFAR-10 python batch {source} holds a {type(batch).__name__}, not a dict."
+        )
+    data = _entry(batch, "data", source)
+    if not (
+        isinstance(data, np.ndarray)
+        and data.dtype == np.uint8
+        and data.ndim == 2
+        and data.shape[1] == _CIFAR_N_PIXELS
+    ):
+        found = (
+            f"a {data.dtype} array of shape {data.shape}"
+            if isinstance(data, np.ndarray)
+            else f"a {type(data).__name__}"
+        )
+        raise ValueError(
+            f"b'data' of CIFAR-10 python batch {source} is {found}; expected a uint8 array of "
+            f"shape (n, {_CIFAR_N_PIXELS})."
+        )
+    labels = _label_array(_entry(batch, "labels", source))
+    if labels is None or len(labels) != len(data):
+        raise ValueError(
+            f"b'labels' of CIFAR-10 python batch {source} must be a list of {len(data)} ints, "
+            "one per image."
+        )
+    _check_cifar_labels(labels, source)
+    return data, labels.astype(np.int64)
+
+
+def _label_array(labels):
+    """``labels`` as a 1-D integer array, or None if they are not a sequence of ints."""
+    try:
+        labels = np.asarray(labels)
+    except (ValueError, TypeError):
+        return None
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        return None
+    return labels
+
+
+def _check_cifar_meta(version, buffer, source):
+    """Refuse a meta file whose class names are not CIFAR-10's (CIFAR-100's, say)."""
+    if version == "python":
+        meta = _unpickle_cifar(buffer, source)
+        names = _entry(meta, "label_names", source) if isinstance(meta, dict) else None
+    else:
+        try:
+            names = [line.strip() for line in buffer.decode("ascii").splitlines()]
+        except UnicodeDecodeError:
+            names = None
+    if isinstance(names, (list, tuple)):
+        names = [n.decode("ascii", "replace") if isinstance(n, bytes) else n for n in names]
+        names = [n for n in names if n != ""]
+    if names != list(_CIFAR_CLASSES):
+        raise ValueError(
+            f"{source} does not name CIFAR-10's classes ({', '.join(_CIFAR_CLASSES)}); "
+            f"it holds {names!r:.200}."
+        )
+
+
+def _open_npz(path):
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except _NPZ_ERRORS as exc:
+        raise ValueError(f"Cannot read '{path}' as a NumPy .npz archive: {exc}") from exc
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ValueError(f"'{path}' holds a single array, not an .npz archive of named arrays.")
+    return npz
+
+
+def _find_cifar_npz(directory, split):
+    """Return the one .npz in ``directory`` holding the split's images and labels."""
+    keys = _CIFAR_NPZ_KEYS[split]
+    matches, notes = [], []
+    for path in sorted(p for p in directory.glob("*.npz") if p.is_file()):
+        try:
+            with _open_npz(path) as npz:
+                absent = [key for key in keys if key not in npz.files]
+        except ValueError as exc:
+            notes.append(str(exc))
+            continue
+        if absent:
+            notes.append(f"'{path.name}' lacks {', '.join(absent)}.")
+        else:
+            matches.append(path)
+    if len(matches) > 1:
+        raise ValueError(
+            f"Several CIFAR-10 .npz files in '{directory}' hold {' and '.join(keys)}: "
+            f"{', '.join(p.name for p in matches)}. Pass data_dir=<one of them> to choose."
+        )
+    if matches:
+        return matches[0]
+    python, binary = _CIFAR_VERSIONS["python"], _CIFAR_VERSIONS["binary"]
+    message = (
+        f"No CIFAR-10 {split} data in '{directory}'. Looked for the python version "
+        f"({python['folder']}/ or {python['archive']}, with {_name_range(python[split])}), "
+        f"the binary version ({binary['folder']}/ or {binary['archive']}, with "
+        f"{_name_range(binary[split])}), those batch files in the folder itself, and a .npz "
+        f"file holding {' and '.join(keys)} (images (n, 32, 32, 3) uint8, labels 0-9)."
+    )
+    if notes:
+        message += " " + " ".join(notes)
+    raise FileNotFoundError(message)
+
+
+def _read_cifar_npz(path, split):
+    x_key, y_key = _CIFAR_NPZ_KEYS[split]
+    with _open_npz(path) as npz:
+        absent = [key for key in (x_key, y_key) if key not in npz.files]
+        if absent:
+            raise ValueError(
+                f"The .npz '{path}' lacks {', '.join(absent)}: a CIFAR-10 .npz holds X_train, "
+                "y_train, X_test and y_test (images (n, 32, 32, 3) uint8, labels 0-9); this one "
+                f"holds {', '.join(npz.files) or 'nothing'}."
+            )
+        try:
+            images, labels = npz[x_key], npz[y_key]
+        except _NPZ_ERRORS as exc:
+            raise ValueError(f"Cannot read {x_key} and {y_key} from '{path}': {exc}") from exc
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3):
+        raise ValueError(
+            f"{x_key} in '{path}' is a {images.dtype} array of shape {images.shape}; expected "
+            "uint8 images of shape (n, 32, 32, 3), channel-last."
+        )
+    source = f"{y_key} in '{path}'"
+    if _label_array(labels) is None or len(labels) != len(images):
+        raise ValueError(
+            f"{source} must be a 1-D integer array of {len(images)} labels, one per image; "
+            f"got a {labels.dtype} array of shape {labels.shape}."
+        )
+    _check_cifar_labels(labels, source)
+    # Channel-last (n, 32, 32, 3) to CIFAR-10's own channel-first rows.
+    pixels = np.ascontiguousarray(images.transpose(0, 3, 1, 2)).reshape(len(images), -1)
+    return pixels, labels.astype(np.int64), f"'{path}' ({x_key}, {y_key})"
+
+
+def _check_cifar_labels(labels, source):
+    outside = labels[(labels < 0) | (labels > 9)]
+    if outside.size:
+        raise ValueError(
+            f"CIFAR-10 labels from {source} must be the classes 0..9; found {outside[0]}."
+        )
 
 
 # --------------------------------------------------------------------------- generic CSV

@@ -1,9 +1,17 @@
 """Tests for sklearn_robust.datasets: loaders on files written here, and the toy manifolds."""
 
+import builtins
 import gzip
+import os
+import pickle
+import pickletools
 import re
+import shlex
+import shutil
 import struct
+import tarfile
 import urllib.error
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +21,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_robust import datasets
 from sklearn_robust.datasets import (
+    load_cifar10,
     load_csv,
     load_digits,
     load_mnist,
@@ -541,3 +550,496 @@ def test_torus_rejects_bad_parameters(kwargs, name, match):
         InvalidParameterError, match=rf"The '{name}' parameter of make_torus must be .*{match}"
     ):
         make_torus(**kwargs)
+
+
+# --------------------------------------------------------------------------- CIFAR-10
+
+CIFAR_CLASSES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
+CIFAR_SUBSET = Path("/work/shared/data/cifar10-subset/cifar10-subset.npz")
+
+
+@pytest.fixture
+def cifar_arrays():
+    """Channel-last uint8 images (as in a .npz) and labels; train image 0 is pure red."""
+    rng = np.random.default_rng(7)
+    train = rng.integers(0, 256, (10, 32, 32, 3), dtype=np.uint8)
+    train[0] = 0
+    train[0, :, :, 0] = 255
+    test = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    return {
+        "train": (train, rng.integers(0, 10, 10)),
+        "test": (test, np.array([9, 0, 5, 3])),
+    }
+
+
+def channel_first_rows(images):
+    """CIFAR-10's own layout: per image, the red plane, the green, then the blue, row-major."""
+    return images.transpose(0, 3, 1, 2).reshape(len(images), -1)
+
+
+def _py2_string(data):
+    """A Python 2 str (bytes here) as cPickle's protocol 2 writes it."""
+    if len(data) < 256:
+        return b"U" + bytes([len(data)]) + data
+    return b"T" + struct.pack("<i", len(data)) + data
+
+
+def py2_batch_pickle(rows, labels):
+    """A python-version batch byte for byte as the official files are: Python 2 cPickle of
+    a dict of str keys holding a uint8 numpy array (numpy.core.multiarray._reconstruct) and
+    a list of ints."""
+    rows = np.ascontiguousarray(rows, dtype=np.uint8)
+    return b"".join(
+        [
+            b"\x80\x02}(",
+            _py2_string(b"batch_label"),
+            _py2_string(b"a batch written like cifar-10-batches-py's"),
+            _py2_string(b"data"),
+            b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85",
+            _py2_string(b"b"),
+            b"\x87R(K\x01J" + struct.pack("<i", rows.shape[0]),
+            b"J" + struct.pack("<i", rows.shape[1]) + b"\x86cnumpy\ndtype\n",
+            _py2_string(b"u1"),
+            b"K\x00K\x01\x87R(K\x03",
+            _py2_string(b"|"),
+            b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89",
+            _py2_string(rows.tobytes()),
+            b"tb",
+            _py2_string(b"labels"),
+            b"](" + b"".join(b"K" + bytes([int(label)]) for label in labels) + b"e",
+            b"u.",
+        ]
+    )
+
+
+def py2_meta_pickle(names):
+    """batches.meta as the official files hold it, also written by Python 2's cPickle."""
+    return b"".join(
+        [
+            b"\x80\x02}(",
+            _py2_string(b"num_cases_per_batch"),
+            b"M\x10'",
+            _py2_string(b"label_names"),
+            b"](" + b"".join(_py2_string(name.encode()) for name in names) + b"e",
+            _py2_string(b"num_vis"),
+            b"M\x00\x0cu.",
+        ]
+    )
+
+
+def py3_batch_pickle(rows, labels):
+    """The same batch as Python 3 and numpy 2 would pickle it (numpy._core)."""
+    return pickle.dumps({b"data": np.asarray(rows, np.uint8), b"labels": [int(v) for v in labels]})
+
+
+def write_cifar_python(folder, arrays, dumps=py2_batch_pickle):
+    folder.mkdir(parents=True, exist_ok=True)
+    images, labels = arrays["train"]
+    # Five training batches of two images each: the loader takes any number per batch.
+    for i, rows in enumerate(np.array_split(np.arange(len(images)), 5), start=1):
+        (folder / f"data_batch_{i}").write_bytes(
+            dumps(channel_first_rows(images[rows]), labels[rows])
+        )
+    images, labels = arrays["test"]
+    (folder / "test_batch").write_bytes(dumps(channel_first_rows(images), labels))
+    (folder / "batches.meta").write_bytes(py2_meta_pickle(CIFAR_CLASSES))
+    return folder
+
+
+def binary_batch(images, labels):
+    rows = channel_first_rows(images)
+    return np.column_stack([np.asarray(labels, np.uint8), rows]).astype(np.uint8).tobytes()
+
+
+def write_cifar_binary(folder, arrays):
+    folder.mkdir(parents=True, exist_ok=True)
+    images, labels = arrays["train"]
+    for i, rows in enumerate(np.array_split(np.arange(len(images)), 5), start=1):
+        (folder / f"data_batch_{i}.bin").write_bytes(binary_batch(images[rows], labels[rows]))
+    (folder / "test_batch.bin").write_bytes(binary_batch(*arrays["test"]))
+    (folder / "batches.meta.txt").write_text("\n".join(CIFAR_CLASSES) + "\n\n")
+    return folder
+
+
+def write_cifar_npz(path, arrays):
+    (X_train, y_train), (X_test, y_test) = arrays["train"], arrays["test"]
+    np.savez(path, X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test)
+    return path
+
+
+def archive(folder, name):
+    """Pack ``folder`` as the official archives are (members under its name), then remove it."""
+    path = folder.parent / name
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(folder, arcname=folder.name)
+    shutil.rmtree(folder)
+    return path
+
+
+def cifar_layout(tmp_path, arrays, layout):
+    """Write ``arrays`` in one of the accepted layouts; return the data_dir to pass."""
+    if layout == "python":
+        write_cifar_python(tmp_path / "cifar-10-batches-py", arrays)
+    elif layout == "python, Python 3 pickles":
+        write_cifar_python(tmp_path / "cifar-10-batches-py", arrays, dumps=py3_batch_pickle)
+    elif layout == "python folder itself":
+        return write_cifar_python(tmp_path / "cifar-10-batches-py", arrays)
+    elif layout == "python archive":
+        archive(
+            write_cifar_python(tmp_path / "cifar-10-batches-py", arrays), "cifar-10-python.tar.gz"
+        )
+    elif layout == "python archive itself":
+        folder = write_cifar_python(tmp_path / "cifar-10-batches-py", arrays)
+        return archive(folder, "cifar-10-python.tar.gz")
+    elif layout == "binary":
+        write_cifar_binary(tmp_path / "cifar-10-batches-bin", arrays)
+    elif layout == "binary folder itself":
+        return write_cifar_binary(tmp_path / "cifar-10-batches-bin", arrays)
+    elif layout == "binary archive":
+        archive(
+            write_cifar_binary(tmp_path / "cifar-10-batches-bin", arrays), "cifar-10-binary.tar.gz"
+        )
+    elif layout == "binary archive itself":
+        folder = write_cifar_binary(tmp_path / "cifar-10-batches-bin", arrays)
+        return archive(folder, "cifar-10-binary.tar.gz")
+    elif layout == "npz":
+        write_cifar_npz(tmp_path / "cifar10-subset.npz", arrays)
+    elif layout == "npz itself":
+        return write_cifar_npz(tmp_path / "cifar10-subset.npz", arrays)
+    return tmp_path
+
+
+CIFAR_LAYOUTS = [
+    "python",
+    "python, Python 3 pickles",
+    "python folder itself",
+    "python archive",
+    "python archive itself",
+    "binary",
+    "binary folder itself",
+    "binary archive",
+    "binary archive itself",
+    "npz",
+    "npz itself",
+]
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+@pytest.mark.parametrize("layout", CIFAR_LAYOUTS)
+def test_load_cifar10_every_format_gives_the_same_rows(tmp_path, cifar_arrays, layout, split):
+    data_dir = cifar_layout(tmp_path, cifar_arrays, layout)
+    images, labels = cifar_arrays[split]
+    bunch = load_cifar10(data_dir, split=split)
+    assert bunch.data.dtype == np.float32 and bunch.target.dtype == np.int64
+    expected = channel_first_rows(images).astype(np.float32) / np.float32(255)
+    np.testing.assert_array_equal(bunch.data, expected)
+    np.testing.assert_array_equal(bunch.target, labels)
+    assert bunch.data.min() >= 0.0 and bunch.data.max() <= 1.0
+    assert f"{split} split: {len(images)} colour images" in bunch.DESCR
+
+
+@pytest.mark.parametrize("layout", ["python", "binary archive", "npz"])
+def test_load_cifar10_rows_are_channel_first(tmp_path, cifar_arrays, layout):
+    images = cifar_arrays["train"][0]
+    bunch = load_cifar10(cifar_layout(tmp_path, cifar_arrays, layout))
+    X, names = bunch.data, bunch.feature_names
+    # Train image 0 is pure red: the red plane comes first, then green, then blue.
+    np.testing.assert_array_equal(X[0, :1024], 1.0)
+    np.testing.assert_array_equal(X[0, 1024:], 0.0)
+    # Each plane is row by row, as feature_names say.
+    for channel, row, col in [(0, 0, 1), (1, 2, 0), (2, 31, 30)]:
+        column = names.index(f"{('red', 'green', 'blue')[channel]}_{row}_{col}")
+        assert column == channel * 1024 + row * 32 + col
+        np.testing.assert_array_equal(
+            X[:, column], images[:, row, col, channel].astype(np.float32) / np.float32(255)
+        )
+
+
+def test_load_cifar10_scale_false_and_return_X_y(tmp_path, cifar_arrays):
+    write_cifar_npz(tmp_path / "data.npz", cifar_arrays)
+    images, labels = cifar_arrays["test"]
+    X, y = load_cifar10(str(tmp_path), split="test", scale=False, return_X_y=True)
+    assert isinstance(X, np.ndarray) and X.dtype == np.float32 and y.dtype == np.int64
+    np.testing.assert_array_equal(X, channel_first_rows(images))
+    np.testing.assert_array_equal(y, labels)
+    assert X.max() == 255.0
+
+
+def test_load_cifar10_bunch_and_as_frame(tmp_path, cifar_arrays):
+    write_cifar_binary(tmp_path / "cifar-10-batches-bin", cifar_arrays)
+    bunch = load_cifar10(tmp_path)
+    assert list(bunch.target_names) == CIFAR_CLASSES
+    assert bunch.image_shape == (3, 32, 32)
+    assert len(bunch.feature_names) == 3072
+    assert bunch.feature_names[:2] == ["red_0_0", "red_0_1"]
+    assert bunch.feature_names[1024] == "green_0_0" and bunch.feature_names[-1] == "blue_31_31"
+    assert bunch.frame is None
+    assert "cifar-10-batches-bin" in bunch.DESCR and "scaled to [0, 1]" in bunch.DESCR
+    framed = load_cifar10(tmp_path, as_frame=True)
+    assert isinstance(framed.data, pd.DataFrame) and framed.data.shape == (10, 3072)
+    assert list(framed.data.columns) == bunch.feature_names
+    assert (framed.data.dtypes == np.float32).all()
+    assert isinstance(framed.target, pd.Series) and framed.target.name == "target"
+    assert framed.frame.shape == (10, 3073)
+    np.testing.assert_array_equal(framed.data.to_numpy(), bunch.data)
+    X, y = load_cifar10(tmp_path, as_frame=True, return_X_y=True)
+    assert isinstance(X, pd.DataFrame) and isinstance(y, pd.Series)
+
+
+def test_load_cifar10_default_data_dir_is_scikit_learn_data_home(
+    tmp_path, cifar_arrays, monkeypatch
+):
+    write_cifar_npz(tmp_path / "cifar.npz", cifar_arrays)
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path))
+    X, _ = load_cifar10(split="test", return_X_y=True)
+    assert X.shape == (4, 3072)
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "absent"))
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "absent"))):
+        load_cifar10()
+    assert not (tmp_path / "absent").exists()  # looked for, not created
+
+
+class _RunsCommand:
+    """Pickles as a call of os.system (posix.system on Linux)."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+class _Evaluates:
+    def __init__(self, expression):
+        self.expression = expression
+
+    def __reduce__(self):
+        return builtins.eval, (self.expression,)
+
+
+def _crafted_pickles(marker):
+    command = f"touch {shlex.quote(str(marker))}"
+    expression = f"open({str(marker)!r}, 'w').write('ran')"
+    return {
+        "os.system": pickle.dumps({b"data": _RunsCommand(command), b"labels": [0]}),
+        "builtins.eval": pickle.dumps({b"data": _Evaluates(expression), b"labels": [0]}),
+        # Protocol 0 names the module as written: GLOBAL 'os system'.
+        "os.system, protocol 0": b"cos\nsystem\n(" + pickle.dumps(command, 0)[:-1] + b"tR.",
+    }
+
+
+@pytest.mark.parametrize("kind", ["os.system", "builtins.eval", "os.system, protocol 0"])
+@pytest.mark.parametrize("where", ["data_batch_2", "batches.meta", "archive"])
+def test_load_cifar10_refuses_a_crafted_pickle(tmp_path, cifar_arrays, kind, where):
+    marker = tmp_path / "code-ran"
+    payload = _crafted_pickles(marker)[kind]
+    folder = write_cifar_python(tmp_path / "cifar-10-batches-py", cifar_arrays)
+    (folder / ("batches.meta" if where == "batches.meta" else "data_batch_2")).write_bytes(payload)
+    if where == "archive":
+        archive(folder, "cifar-10-python.tar.gz")
+    refused = {"os.system": "(os|posix|nt).system", "builtins.eval": "builtins.eval"}
+    pattern = refused[kind.split(",")[0]]
+    with pytest.raises(ValueError, match=rf"refuses to load {pattern}") as info:
+        load_cifar10(tmp_path)
+    assert ("batches.meta" if where == "batches.meta" else "data_batch_2") in str(info.value)
+    assert not marker.exists()
+    # The payload is live: unpickled without restriction, it runs its code.
+    if kind == "builtins.eval" or os.name == "posix":  # the command is `touch`
+        pickle.loads(payload)
+        assert marker.exists()
+
+
+def test_load_cifar10_reads_the_official_pickles_numpy_globals(tmp_path, cifar_arrays):
+    # The official batches reference numpy.core.multiarray._reconstruct, numpy.ndarray and
+    # numpy.dtype; nothing else.
+    images, labels = cifar_arrays["test"]
+    buffer = py2_batch_pickle(channel_first_rows(images), labels)
+    globals_ = {
+        arg.replace(" ", ".")
+        for opcode, arg, _ in pickletools.genops(buffer)
+        if opcode.name == "GLOBAL"
+    }
+    assert globals_ == {"numpy.core.multiarray._reconstruct", "numpy.ndarray", "numpy.dtype"}
+    write_cifar_python(tmp_path, cifar_arrays)
+    X, y = load_cifar10(tmp_path, split="test", scale=False, return_X_y=True)
+    np.testing.assert_array_equal(X, channel_first_rows(images))
+    np.testing.assert_array_equal(y, labels)
+
+
+def test_load_cifar10_missing_folder_and_formats(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match=re.escape(f"'{missing}' does not exist")):
+        load_cifar10(missing)
+    (tmp_path / "other.npz").write_bytes(b"")
+    np.savez(tmp_path / "features.npz", X=np.zeros(3))
+    with pytest.raises(FileNotFoundError) as info:
+        load_cifar10(tmp_path, split="test")
+    message = str(info.value)
+    for looked_for in [
+        str(tmp_path),
+        "cifar-10-batches-py/",
+        "cifar-10-python.tar.gz",
+        "test_batch",
+        "cifar-10-batches-bin/",
+        "cifar-10-binary.tar.gz",
+        "test_batch.bin",
+        "X_test and y_test",
+        "'features.npz' lacks X_test, y_test",
+        "other.npz",
+    ]:
+        assert looked_for in message
+    with pytest.raises(FileNotFoundError, match=re.escape("data_batch_1..data_batch_5")):
+        load_cifar10(tmp_path, split="train")
+
+
+def test_load_cifar10_missing_batches(tmp_path, cifar_arrays):
+    folder = write_cifar_python(tmp_path / "cifar-10-batches-py", cifar_arrays)
+    (folder / "data_batch_4").unlink()
+    with pytest.raises(ValueError, match=r"cifar-10-batches-py' lacks data_batch_4; its train"):
+        load_cifar10(tmp_path)
+    assert load_cifar10(tmp_path, split="test").data.shape == (4, 3072)
+    archive(folder, "cifar-10-python.tar.gz")
+    with pytest.raises(
+        ValueError, match=r"cifar-10-python\.tar\.gz' lacks the members data_batch_4"
+    ):
+        load_cifar10(tmp_path)
+    path = tmp_path / "cifar-10-python.tar.gz"
+    path.write_bytes(b"not a gzip archive")
+    with pytest.raises(ValueError, match=r"Cannot read the CIFAR-10 archive '.*cifar-10-python"):
+        load_cifar10(tmp_path)
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(__file__, arcname="cifar-10-batches-py/readme.html")
+    with pytest.raises(ValueError, match=r"lacks the members data_batch_1, data_batch_2"):
+        load_cifar10(tmp_path)
+    no_batch = r"holds no CIFAR-10 train batch: looked for members data_batch_1\.\.data_batch_5 "
+    with pytest.raises(ValueError, match=no_batch):
+        load_cifar10(path)
+
+
+def test_load_cifar10_truncated_binary_batch(tmp_path, cifar_arrays):
+    folder = write_cifar_binary(tmp_path / "cifar-10-batches-bin", cifar_arrays)
+    batch = folder / "data_batch_3.bin"
+    batch.write_bytes(batch.read_bytes()[:-1])
+    with pytest.raises(ValueError, match=r"data_batch_3\.bin' has 6145 bytes.*multiple of 3073"):
+        load_cifar10(tmp_path)
+    batch.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"data_batch_3\.bin' has 0 bytes"):
+        load_cifar10(tmp_path)
+
+
+def test_load_cifar10_bad_pickles(tmp_path, cifar_arrays):
+    folder = write_cifar_python(tmp_path / "cifar-10-batches-py", cifar_arrays)
+    batch = folder / "test_batch"
+    images, labels = cifar_arrays["test"]
+    rows = channel_first_rows(images)
+    cases = [
+        (
+            pickle.dumps({b"labels": [0, 1]}),
+            r"test_batch' has no b'data' entry; its keys are: b'labels'",
+        ),
+        (pickle.dumps([rows, labels]), "holds a list, not a dict"),
+        (py2_batch_pickle(rows, labels)[:-40], r"Cannot unpickle CIFAR-10 file '.*test_batch'"),
+        (py3_batch_pickle(rows[:, :1024], labels), r"shape \(4, 1024\); expected a uint8"),
+        (pickle.dumps({b"data": rows.astype(np.float32), b"labels": labels}), "a float32 array"),
+        (py3_batch_pickle(rows, labels[:3]), "must be a list of 4 ints"),
+        (
+            py3_batch_pickle(rows, [0, 1, 2, 10]),
+            r"test_batch' must be the classes 0\.\.9; found 10",
+        ),
+        (py2_batch_pickle(rows, [0, 1, 2, 10]), r"must be the classes 0\.\.9; found 10"),
+    ]
+    for payload, match in cases:
+        batch.write_bytes(payload)
+        with pytest.raises(ValueError, match=match):
+            load_cifar10(tmp_path, split="test")
+
+
+def test_load_cifar10_bad_labels_and_meta(tmp_path, cifar_arrays):
+    folder = write_cifar_binary(tmp_path / "cifar-10-batches-bin", cifar_arrays)
+    images = cifar_arrays["test"][0]
+    (folder / "test_batch.bin").write_bytes(binary_batch(images, [3, 10, 0, 0]))
+    with pytest.raises(ValueError, match=r"test_batch\.bin' must be the classes 0\.\.9; found 10"):
+        load_cifar10(tmp_path, split="test")
+    (folder / "batches.meta.txt").write_text("apple\naquarium_fish\nbaby\n")  # CIFAR-100's
+    with pytest.raises(ValueError, match=r"batches\.meta\.txt' does not name CIFAR-10's classes"):
+        load_cifar10(tmp_path)
+    folder = write_cifar_python(tmp_path / "py" / "cifar-10-batches-py", cifar_arrays)
+    (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": [b"apple", b"baby"]}))
+    with pytest.raises(ValueError, match=r"batches\.meta' does not name CIFAR-10's classes"):
+        load_cifar10(tmp_path / "py")
+
+
+def test_load_cifar10_bad_npz(tmp_path, cifar_arrays):
+    path = tmp_path / "cifar.npz"
+    X_train, y_train = cifar_arrays["train"]
+    np.savez(path, X_train=X_train, y_train=y_train)
+    with pytest.raises(
+        ValueError, match=r"cifar\.npz' lacks X_test, y_test.*holds X_train, y_train"
+    ):
+        load_cifar10(path, split="test")
+    cases = [
+        ({"X_train": X_train.transpose(0, 3, 1, 2)}, r"shape \(10, 3, 32, 32\); expected uint8"),
+        ({"X_train": X_train.astype(np.float32)}, "X_train in .* is a float32 array"),
+        ({"X_train": X_train.reshape(10, -1)}, r"shape \(10, 3072\)"),
+        ({"y_train": y_train[:9]}, "y_train in .* must be a 1-D integer array of 10 labels"),
+        ({"y_train": y_train.astype(np.float64)}, "got a float64 array"),
+        ({"y_train": np.full(10, -1)}, r"y_train in .*cifar\.npz' must be the classes 0\.\.9"),
+    ]
+    for change, match in cases:
+        np.savez(path, **{"X_train": X_train, "y_train": y_train, **change})
+        with pytest.raises(ValueError, match=match):
+            load_cifar10(path)
+    np.savez(path, X_train=X_train, y_train=np.array([None] * 10, dtype=object))
+    with pytest.raises(ValueError, match="Cannot read X_train and y_train"):
+        load_cifar10(path)
+    path.write_bytes(b"PK\x03\x04 truncated zip")
+    with pytest.raises(ValueError, match=r"Cannot read '.*cifar\.npz' as a NumPy \.npz"):
+        load_cifar10(path)
+    np.save(tmp_path / "single.npy", X_train)
+    (tmp_path / "single.npy").rename(path)
+    with pytest.raises(ValueError, match="holds a single array"):
+        load_cifar10(path)
+
+
+def test_load_cifar10_several_npz_files_are_ambiguous(tmp_path, cifar_arrays):
+    write_cifar_npz(tmp_path / "a.npz", cifar_arrays)
+    write_cifar_npz(tmp_path / "b.npz", cifar_arrays)
+    with pytest.raises(ValueError, match=re.escape("a.npz, b.npz. Pass data_dir=")):
+        load_cifar10(tmp_path)
+
+
+def test_load_cifar10_bad_arguments(tmp_path):
+    with pytest.raises(InvalidParameterError, match="The 'split' parameter of load_cifar10"):
+        load_cifar10(tmp_path, split="validation")
+    with pytest.raises(InvalidParameterError, match="The 'data_dir' parameter of load_cifar10"):
+        load_cifar10(3)
+    other = tmp_path / "images.csv"
+    other.write_text("1,2\n")
+    with pytest.raises(ValueError, match=re.escape("a directory, a .npz file or one of")):
+        load_cifar10(other)
+
+
+def test_load_cifar10_real_subset():
+    if not CIFAR_SUBSET.is_file():
+        pytest.skip(f"the real CIFAR-10 subset is not at {CIFAR_SUBSET}")
+    train = load_cifar10(CIFAR_SUBSET)
+    X_test, y_test = load_cifar10(CIFAR_SUBSET.parent, split="test", return_X_y=True)
+    assert train.data.shape == (4660, 3072) and X_test.shape == (846, 3072)
+    assert train.data.dtype == np.float32 and X_test.dtype == np.float32
+    assert train.data.min() == 0.0 and train.data.max() == 1.0
+    assert 0.0 <= X_test.min() and X_test.max() <= 1.0
+    assert set(np.unique(train.target)) == set(range(10)) == set(np.unique(y_test))
+    with np.load(CIFAR_SUBSET) as npz:
+        first = npz["X_test"][0]
+    np.testing.assert_array_equal(X_test[0].reshape(3, 32, 32).transpose(1, 2, 0) * 255, first)
