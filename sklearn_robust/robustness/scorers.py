@@ -189,7 +189,9 @@ def critical_distance_scorer(attack, statistic="median", *, random_state=0, **at
         Seed of the attack's randomness.
     **attack_kw
         Passed to :func:`~sklearn_robust.robustness.critical_distance` and the
-        attack (``max_eps``, ``tol``, ``norm``, ...).
+        attack (``max_eps``, ``rtol``, ``tol``, ``norm``, ...). By default each
+        distance is resolved to ``rtol=0.01`` of itself, so that models whose
+        distances differ by a few percent get different scores.
 
     Returns
     -------

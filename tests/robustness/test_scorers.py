@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
@@ -75,6 +75,25 @@ def test_grid_search_with_several_robust_metrics_in_parallel(blobs):
         np.testing.assert_allclose(results[1][key], results[2][key])
     # Stronger regularisation (C=0.01) shrinks the weights: larger margins in input space.
     assert results[1]["mean_test_critical"][0] != results[1]["mean_test_critical"][1]
+
+
+def test_the_readme_critical_distance_scorer_tells_regularisations_apart():
+    # The README's scorer: a fixed max_eps of 10 on digits whose margins are near 0.1.
+    X, y = load_digits(return_X_y=True)
+    X_train, X, y_train, y = train_test_split(X, y, test_size=300, random_state=0)
+    scorer = critical_distance_scorer("pgd", norm="l2", max_eps=10.0)
+    scores = [
+        scorer(
+            make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=1000)).fit(
+                X_train, y_train
+            ),
+            X,
+            y,
+        )
+        for C in (0.01, 100.0)
+    ]
+    # With the absolute tol = max_eps / 50 of before, both medians were 10 / 64.
+    assert scores[0] > 1.1 * scores[1] and 10 / 64 not in np.round(scores, 6)
 
 
 def test_critical_distance_scorer_is_the_median_over_correct_examples(blobs):
@@ -155,6 +174,8 @@ def _shift(estimator, X, y, eps, strength=1.0):
         (critical_distance_scorer, dict(attack="pgd", max_eps=np.inf), "max_eps"),
         (critical_distance_scorer, dict(attack="pgd", tol=0.0), "tol"),
         (critical_distance_scorer, dict(attack="pgd", max_eps=1.0, tol=2.0), "tol"),
+        (critical_distance_scorer, dict(attack="pgd", rtol=0.0), "rtol"),
+        (critical_distance_scorer, dict(attack="pgd", rtol=np.inf), "rtol"),
         (critical_distance_scorer, dict(attack="pgd", norm="l3"), "norm"),
         (critical_distance_scorer, dict(attack="noise", batch_size=0), "batch_size"),
         (critical_distance_scorer, dict(attack=_shift), "max_eps"),
