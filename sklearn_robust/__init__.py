@@ -3,7 +3,7 @@
 from . import datasets, mixture
 from .hebbian import KHEncoder
 from .mixture import DPGMMClassDensity
-from .nn import RobustNetClassifier, StackedLILClassifier
+from .nn import RobustNetClassifier, StackedLILClassifier, TorchClassifier
 from .representations import LayerActivations, VectorCodes
 from .som import SOMProbe
 from .spectrum import PowerLawSpectrum, covariance_spectrum, fit_power_law
@@ -18,6 +18,7 @@ __all__ = [
     "RobustNetClassifier",
     "SOMProbe",
     "StackedLILClassifier",
+    "TorchClassifier",
     "VectorCodes",
     "__version__",
     "covariance_spectrum",

@@ -9,11 +9,13 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
+import torch
 from sklearn.utils._param_validation import InvalidParameterError
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = [
     "FLOAT32_MAX",
+    "check_fitted_estimator",
     "check_float32_range",
     "check_int",
     "invalid_parameter",
@@ -22,6 +24,22 @@ __all__ = [
 ]
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_fitted_estimator(estimator):
+    """scikit-learn's ``check_is_fitted``, with a way out for a bare torch module.
+
+    A trained ``torch.nn.Module`` is not an estimator; scikit-learn would only
+    say so. The error here names :class:`~sklearn_robust.nn.TorchClassifier`,
+    which makes it one.
+    """
+    if isinstance(estimator, torch.nn.Module):
+        raise TypeError(
+            f"Got a torch module ({type(estimator).__name__}), not a fitted estimator. Wrap a "
+            "trained network as a classifier first: "
+            "sklearn_robust.nn.TorchClassifier(module, classes=[...], input_shape=...)."
+        )
+    check_is_fitted(estimator)
 
 
 def check_float32_range(X, name="X"):

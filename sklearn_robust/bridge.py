@@ -21,9 +21,10 @@ from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
-from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNetClassifier
 
 from ._torch import DTYPE, module_device, resolve_device
+from ._validation import check_fitted_estimator
 
 __all__ = [
     "BLACK_BOX_EVALUATIONS",
@@ -47,7 +48,7 @@ SUPPORTED_STEPS = (
     "this package's estimators and any other TorchModuleProvider (to_torch_module and "
     "torch_outputs), StandardScaler, MinMaxScaler, PCA, "
     "linear classifiers (LogisticRegression, LinearSVC, SGDClassifier, RidgeClassifier, ...), "
-    "MLPClassifier, nested Pipelines and 'passthrough'"
+    "MLPClassifier, skorch's NeuralNetClassifier, nested Pipelines and 'passthrough'"
 )
 
 
@@ -207,8 +208,11 @@ def as_torch(estimator, *, output="decision", device=None) -> EstimatorModule:
         :class:`TorchModuleProvider` (through their ``to_torch_module``
         method), StandardScaler, MinMaxScaler, PCA, the
         linear classifiers of scikit-learn (LogisticRegression, LinearSVC,
-        SGDClassifier, RidgeClassifier, ...), MLPClassifier, nested Pipelines
-        and ``"passthrough"``.
+        SGDClassifier, RidgeClassifier, ...), MLPClassifier, skorch's
+        ``NeuralNetClassifier`` (its module's scores before the softmax, or the
+        log of the probabilities it predicts), nested Pipelines and
+        ``"passthrough"``. A bare ``torch.nn.Module`` is refused: wrap it
+        with :class:`~sklearn_robust.nn.TorchClassifier`.
     output : {"decision", "hidden"}, default="decision"
         ``"decision"``: logits of a classifier (argmax = ``predict``), or the
         transform of a transformer. ``"hidden"``: the representation the final
@@ -252,7 +256,7 @@ def as_torch(estimator, *, output="decision", device=None) -> EstimatorModule:
     """
     if not isinstance(output, str) or output not in TORCH_OUTPUTS:
         raise ValueError(f"output must be one of {TORCH_OUTPUTS}; got {output!r}.")
-    check_is_fitted(estimator)
+    check_fitted_estimator(estimator)
     named_steps = _flatten(estimator)
     modules = [_step_module(name, step) for name, step in named_steps[:-1]]
     last_name, last_step = named_steps[-1]
@@ -303,6 +307,11 @@ def _hidden_module(name, step):
         return None
     if isinstance(step, MLPClassifier):
         return _MLPLayers(step, hidden_only=True)
+    if isinstance(step, NeuralNetClassifier):
+        raise TypeError(
+            f"Step {name!r} ({type(step).__name__}) has no 'hidden' output; read its layers "
+            "with LayerActivations(net, layer_name)."
+        )
     return _step_module(name, step)  # raises the TypeError naming the step
 
 
@@ -443,6 +452,41 @@ class _MLPLayers(torch.nn.Sequential):
         super().__init__(*layers)
 
 
+class _SkorchScores(torch.nn.Module):
+    """A skorch classifier's module, returning scores whose argmax is its ``predict``.
+
+    skorch predicts the argmax of ``predict_nonlinearity(output)`` (the first
+    element of a tuple output). With cross-entropy the output already is
+    logits; otherwise (``NLLLoss`` on probabilities, a user's nonlinearity) the
+    log of the predicted probabilities serves as logits: the same argmax, and
+    their softmax is the net's ``predict_proba``.
+    """
+
+    def __init__(self, net):
+        super().__init__()
+        self.module = net.module_
+        self.nonlinearity = net._get_predict_nonlinearity()
+        self.outputs_logits = (
+            net.predict_nonlinearity == "auto"
+            and isinstance(net.criterion_, torch.nn.CrossEntropyLoss)
+        )
+
+    def forward(self, x):
+        output = self.module(x)
+        if isinstance(output, (tuple, list)):
+            output = output[0]
+        if self.outputs_logits:
+            return output
+        proba = self.nonlinearity(output)
+        return torch.log(proba.clamp_min(torch.finfo(proba.dtype).tiny))
+
+
+def _skorch_classifier(net):
+    if not getattr(net, "initialized_", False):
+        raise TypeError(f"The {type(net).__name__} is not initialized; fit it first.")
+    return _SkorchScores(net)
+
+
 # Order matters only for subclasses; every adapter reads fitted attributes only.
 _ADAPTERS = (
     (StandardScaler, _standard_scaler),
@@ -450,4 +494,5 @@ _ADAPTERS = (
     (PCA, _pca),
     (LinearClassifierMixin, _linear_classifier),
     (MLPClassifier, _MLPLayers),
+    (NeuralNetClassifier, _skorch_classifier),
 )

@@ -388,8 +388,10 @@ class LayerActivations(TransformerMixin, BaseEstimator):
         :class:`~sklearn_robust.RobustNetClassifier`) or a skorch net stands for
         its ``module_``, so the layer names are those of
         ``est.module_.named_modules()``, the names ``est.transform(X, layer=...)``
-        takes; another :class:`~sklearn_robust.bridge.TorchModuleProvider`
-        stands for its ``to_torch_module()``.
+        takes (a :class:`~sklearn_robust.nn.TorchClassifier` also reshapes the
+        rows of X to its ``input_shape``); another
+        :class:`~sklearn_robust.bridge.TorchModuleProvider` stands for its
+        ``to_torch_module()``.
         The module is used in place, never copied.
     layers : str or list of str
         Names of submodules, as in ``module.named_modules()`` (e.g. ``"encoder.1"``
@@ -580,6 +582,8 @@ class LayerActivations(TransformerMixin, BaseEstimator):
         module, device = self._module_and_device()
         submodules = dict(module.named_modules())
         current, raw = {}, {}
+        # A TorchClassifier takes rows and reshapes them to what its module takes.
+        sample_shape = getattr(self.module, "module_input_shape_", None)
 
         def hook(name):
             def capture(_module, _inputs, output):
@@ -592,7 +596,10 @@ class LayerActivations(TransformerMixin, BaseEstimator):
 
         def pooled_batch(rows):
             current.clear()
-            module(_float32_tensor(rows, device))
+            batch = _float32_tensor(rows, device)
+            if sample_shape is not None and batch.ndim == 2:
+                batch = batch.reshape(-1, *sample_shape)
+            module(batch)
             for name in self.layers_:
                 if name not in current:
                     raise ValueError(f"Layer {name!r} was not called in the module's forward pass.")

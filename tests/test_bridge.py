@@ -245,3 +245,58 @@ def test_support_is_read_from_torch_outputs(iris):
         as_torch(make_pipeline(StandardScaler(), scores_only).fit(X, y), output="hidden")
     with pytest.raises(TypeError, match="cannot differentiate step"):
         as_torch(_NoCapability().fit(X, y))
+
+
+# ------------------------------------------------------------------ skorch nets
+def _skorch_net(criterion, softmax_in_module, n_classes=3, **kwargs):
+    from skorch import NeuralNetClassifier
+
+    layers = [torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, n_classes)]
+    if softmax_in_module:
+        layers.append(torch.nn.Softmax(dim=-1))
+    return NeuralNetClassifier(
+        torch.nn.Sequential(*layers), criterion=criterion, max_epochs=20, lr=0.1,
+        train_split=None, verbose=0, **kwargs,
+    )  # fmt: skip
+
+
+SKORCH_NETS = {
+    # skorch's default: the module outputs probabilities, trained with NLLLoss on their log
+    "nll": lambda: _skorch_net(torch.nn.NLLLoss, softmax_in_module=True),
+    "cross_entropy": lambda: _skorch_net(torch.nn.CrossEntropyLoss, softmax_in_module=False),
+    "two_classes": lambda: _skorch_net(torch.nn.CrossEntropyLoss, False, n_classes=2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SKORCH_NETS))
+@pytest.mark.parametrize("in_pipeline", [False, True])
+def test_skorch_nets_reproduce_their_own_probabilities(name, in_pipeline, iris):
+    X, y = iris
+    X = X.astype(np.float32)
+    if name == "two_classes":
+        y = (y > 0).astype(np.int64)
+    torch.manual_seed(0)
+    net = SKORCH_NETS[name]()
+    model = make_pipeline(StandardScaler(), net) if in_pipeline else net
+    model.fit(X if in_pipeline else (X - X.mean(0)) / X.std(0), y)
+    X_in = X if in_pipeline else (X - X.mean(0)) / X.std(0)
+    logits = torch.tensor(logits_of(model, X_in))
+    np.testing.assert_allclose(
+        torch.softmax(logits, 1).numpy(), model.predict_proba(X_in), atol=2e-6
+    )
+    np.testing.assert_array_equal(logits.argmax(1).numpy(), model.predict(X_in))
+
+
+def test_skorch_net_is_attacked_and_refuses_hidden(iris):
+    from sklearn_robust.robustness import critical_distance
+
+    X, y = iris
+    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+    torch.manual_seed(0)
+    net = SKORCH_NETS["cross_entropy"]().fit(X, y)
+    distances = critical_distance(net, X, y, attack="fgsm", norm="l2", max_eps=5.0)
+    assert np.isfinite(distances).any()
+    with pytest.raises(TypeError, match="no 'hidden' output"):
+        as_torch(net, output="hidden")
+    with pytest.raises(NotFittedError):
+        as_torch(SKORCH_NETS["nll"]())

@@ -228,6 +228,7 @@ def _estimators():
         RobustNetClassifier,
         SOMProbe,
         StackedLILClassifier,
+        TorchClassifier,
         VectorCodes,
     )
 
@@ -250,6 +251,10 @@ def _estimators():
             ["transform"],
         ),
         "VectorCodes": (VectorCodes(map_shape=(1, 2, 3)), ["transform"]),
+        "TorchClassifier": (
+            TorchClassifier(torch.nn.Linear(N_FEATURES, 2), classes=[0, 1]),
+            ["predict", "predict_proba", "decision_function", "score"],
+        ),
     }
 
 

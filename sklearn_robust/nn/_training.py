@@ -98,11 +98,15 @@ class PenalizedNet(InterruptibleNet):
     The module returns logits or ``(logits, hidden)``. During training the
     penalty (if any) sees the minibatch inputs (with gradients when it needs
     them), the hidden representation, the logits and the targets; its value is
-    recorded in the history as ``penalty`` for every batch. Validation loss is
+    recorded in the history as ``penalty`` for every batch. ``augmentation``, a
+    callable on a batch tensor, transforms training batches (not validation
+    ones) before the forward pass. Validation loss is
     the cross-entropy alone, so that it compares across penalties.
     """
 
-    def __init__(self, *args, penalty=None, **kwargs):
+    def __init__(self, *args, penalty=None, augmentation=None, **kwargs):
+        # Set before skorch's __init__: afterwards skorch refuses torch modules as attributes.
+        self.augmentation = augmentation
         super().__init__(*args, **kwargs)
         self.penalty = penalty
 
@@ -116,6 +120,8 @@ class PenalizedNet(InterruptibleNet):
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         Xi, yi = unpack_data(batch)
+        if self.augmentation is not None:  # training batches only, never validation
+            Xi = self.augmentation(to_tensor(Xi, device=self.device))
         y_pred = self.infer(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         # Only the parameters need gradients: when a Jacobian penalty makes the inputs

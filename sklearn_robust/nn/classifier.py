@@ -133,6 +133,13 @@ class RobustNetClassifier(
         Patience of early stopping, in epochs.
     tol : float, default=1e-4
         Least improvement of the validation loss that counts.
+    augmentation : callable or None, default=None
+        Applied to every training batch (a float32 tensor of shape
+        ``(batch_size, n_features)`` on the training device) before the forward
+        pass, never to validation data or predictions; e.g.
+        :class:`~sklearn_robust.nn.RandomCropFlip` for CIFAR's random crops and
+        flips. Its randomness comes from torch's global generator, seeded by
+        ``random_state``.
     callbacks : list of skorch callbacks or None, default=None
         Extra skorch callbacks (e.g. ``skorch.callbacks.LRScheduler``).
     device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
@@ -194,6 +201,7 @@ class RobustNetClassifier(
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "augmentation": [None, callable],
         "callbacks": [None, list],
         "device": [str, torch.device],
         "random_state": ["random_state"],
@@ -212,6 +220,7 @@ class RobustNetClassifier(
         validation_fraction=0.1,
         n_iter_no_change=5,
         tol=1e-4,
+        augmentation=None,
         callbacks=None,
         device="auto",
         random_state=None,
@@ -227,6 +236,7 @@ class RobustNetClassifier(
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.augmentation = augmentation
         self.callbacks = callbacks
         self.device = device
         self.random_state = random_state
@@ -380,6 +390,7 @@ class RobustNetClassifier(
             device=skorch_device(device),
             verbose=int(self.verbose > 0),
             penalty=self.penalty_,
+            augmentation=_on_device(copy.deepcopy(self.augmentation), device),
             **{f"optimizer__{k}": v for k, v in self._routed("optimizer__").items()},
         )
 
@@ -566,6 +577,13 @@ class RobustNetClassifier(
         # transform returns the float32 hidden layer, whatever the input dtype.
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
+
+
+def _on_device(augmentation, device):
+    """An augmentation that is a torch module runs where the batches are."""
+    if isinstance(augmentation, torch.nn.Module):
+        return augmentation.to(device)
+    return augmentation
 
 
 def _move_tensors_to_cpu(obj):

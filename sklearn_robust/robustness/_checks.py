@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.utils import check_array
-from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
+from sklearn.utils.validation import _check_feature_names, _check_n_features
 
-from .._validation import check_float32_range, invalid_parameter, label_indices
+from .._validation import (
+    check_fitted_estimator,
+    check_float32_range,
+    invalid_parameter,
+    label_indices,
+)
 
 __all__ = [
     "check_classifier",
@@ -28,7 +33,7 @@ def check_inputs(estimator, X, y=None):
     X : ndarray of shape (n_samples, n_features), float32
     targets : ndarray of shape (n_samples,) of int64 indices into ``classes_``, or None
     """
-    check_is_fitted(estimator)
+    check_fitted_estimator(estimator)
     check_classifier(estimator)
     # The estimator's own checks, not validate_data: they need no scikit-learn tags, so any
     # fitted classifier works; columns reordered or renamed since fit are refused here.

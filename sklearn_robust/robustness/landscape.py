@@ -18,10 +18,9 @@ import numpy as np
 import torch
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
-from sklearn.utils.validation import check_is_fitted
 
 from .._torch import eval_mode, forward_in_chunks, to_numpy, to_tensor
-from .._validation import FLOAT32_MAX, check_float32_range
+from .._validation import FLOAT32_MAX, check_fitted_estimator, check_float32_range
 from ..bridge import as_torch
 
 __all__ = ["DecisionLandscape", "JacobianNormMap", "decision_landscape", "jacobian_norm_map"]
@@ -236,7 +235,7 @@ def decision_landscape(
     >>> landscape.points.shape
     (9, 2)
     """
-    check_is_fitted(estimator)
+    check_fitted_estimator(estimator)
     if not hasattr(estimator, "classes_"):
         raise ValueError(
             f"decision_landscape needs a classifier; {type(estimator).__name__} has no classes_."
@@ -325,7 +324,7 @@ def jacobian_norm_map(
     >>> bool(np.allclose(jmap.norms, np.sqrt(2), atol=1e-5))
     True
     """
-    check_is_fitted(estimator)
+    check_fitted_estimator(estimator)
     plane = _plane(estimator, x, directions, extent, resolution, random_state)
     module = as_torch(estimator, output=output)
     norms = _jacobian_norms(module, plane.points, chunk_size)
