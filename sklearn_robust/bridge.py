@@ -466,9 +466,8 @@ class _SkorchScores(torch.nn.Module):
         super().__init__()
         self.module = net.module_
         self.nonlinearity = net._get_predict_nonlinearity()
-        self.outputs_logits = (
-            net.predict_nonlinearity == "auto"
-            and isinstance(net.criterion_, torch.nn.CrossEntropyLoss)
+        self.outputs_logits = net.predict_nonlinearity == "auto" and isinstance(
+            net.criterion_, torch.nn.CrossEntropyLoss
         )
 
     def forward(self, x):
