@@ -24,7 +24,7 @@ from sklearn_robust.datasets import load_digits
 from sklearn_robust.nn import LinearHead, RobustNetClassifier
 
 QUICK = os.environ.get("SKLEARN_ROBUST_EXAMPLE_QUICK") == "1"  # a run of seconds, for the tests
-kh_epochs, net_epochs = (5, 5) if QUICK else (100, 50)  # the estimators' defaults
+kh_epochs, net_epochs = (5, 5) if QUICK else (200, 50)  # the estimators' defaults
 
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)

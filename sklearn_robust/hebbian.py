@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,6 +14,7 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
@@ -34,6 +36,8 @@ __all__ = ["KHEncoder", "KHLayer"]
 _MIN_NORMALISER = 1e-30
 # Rows per chunk in transform: bounds memory at chunk x n_components floats.
 _TRANSFORM_CHUNK = 4096
+# A fit has converged when at least this share of its winning units lies within norm_tol.
+_CONVERGED_SHARE = 0.9
 
 
 def synaptic_weights(synapses: torch.Tensor, p: float) -> torch.Tensor:
@@ -53,7 +57,8 @@ def kh_minibatch_step(synapses, weights, batch, learning_rate, p, k, delta):
 
     Only the rows that win or rank ``k`` for some example in the batch receive a
     non-zero update, so only those rows are computed and written; the result is
-    the reference notebook's dense update exactly.
+    the reference notebook's dense update exactly. Returns the index of each
+    example's winning unit (shape ``(n_batch,)``), chosen before the update.
     """
     n_batch = batch.shape[0]
     currents = batch @ weights.T  # (n_batch, n_components): the one big matmul
@@ -79,6 +84,7 @@ def kh_minibatch_step(synapses, weights, batch, learning_rate, p, k, delta):
     touched.add_(update, alpha=learning_rate / normaliser)
     synapses.index_copy_(0, rows, touched)
     weights.index_copy_(0, rows, synaptic_weights(touched, p))
+    return ranked[:, 0]
 
 
 class KHLayer(torch.nn.Module):
@@ -139,6 +145,15 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     ``ReLU(W x) ** power``. The computations are float32: input beyond float32's
     range (about ``3.4e38``) is refused with a ``ValueError``.
 
+    The rule drives the synapses of every unit that wins examples towards the
+    unit sphere of the p-norm, ``sum_i |S_i|^p = 1``. After training,
+    ``unit_norm_deviation_`` says how far each unit is from it and
+    ``converged_fraction_`` which share of the winning units is within
+    ``norm_tol``; when that share is below 90%, ``fit`` warns with a
+    :class:`~sklearn.exceptions.ConvergenceWarning`. Units that win no example are
+    not pulled to the sphere at all (only pushed away when they rank ``k``), so
+    they are left out of the share: more epochs would not change them.
+
     Parameters
     ----------
     n_components : int, default=2000
@@ -151,15 +166,21 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         Strength of the anti-Hebbian update.
     power : float, default=1.0
         Exponent ``n`` of the activation ``ReLU(h) ** n`` used by ``transform``.
-    learning_rate : float, default=0.04
-        Initial learning rate (largest element of each update).
-    n_epochs : int, default=100
+    learning_rate : float, default=0.15
+        Initial learning rate (largest element of each update). The reference
+        implementation's 0.02-0.04 suits data sets of tens of thousands of
+        examples; with few minibatches per epoch (digits has 18) the units need a
+        larger rate to reach the unit p-norm within ``n_epochs``.
+    n_epochs : int, default=200
         Length of the learning-rate schedule, in passes over the data.
     batch_size : int, default=100
         Examples per minibatch.
     prune_threshold : float or None, default=None
         Units whose synapse variance exceeds it are ablated (their output set to 0),
         as in appendix A of the paper (which uses 0.0015 on CIFAR-10).
+    norm_tol : float, default=0.05
+        A unit has converged when ``|sum_i |S_i|^p - 1| < norm_tol``; see
+        ``converged_fraction_``.
     device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
         Where to compute; "auto" uses CUDA when available.
     random_state : int, RandomState instance or None, default=None
@@ -177,6 +198,17 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         True for the units that ``prune_threshold`` ablates (all False without one).
     n_iter_ : int
         Epochs trained so far (``fit`` and ``partial_fit`` together).
+    unit_norm_deviation_ : ndarray of shape (n_components,), float64
+        Distance of each unit from the unit sphere of the p-norm,
+        ``|sum_i |S_i|^p - 1|`` over the unit's row of ``components_``
+        (computed in float64).
+    winner_mask_ : ndarray of shape (n_components,), bool
+        True for the units that won (had the largest current for) at least one
+        example during the last epoch: the last pass of ``fit``, or the last
+        ``partial_fit`` call.
+    converged_fraction_ : float
+        Share of the units in ``winner_mask_`` whose ``unit_norm_deviation_`` is
+        below ``norm_tol``, in [0, 1]. ``fit`` warns when it is below 0.9.
     learning_rate_ : float
         The learning rate of the last epoch.
     n_features_in_ : int
@@ -207,6 +239,7 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         "n_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "prune_threshold": [None, Interval(Real, 0, None, closed="neither")],
+        "norm_tol": [Interval(Real, 0, None, closed="neither")],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -220,10 +253,11 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         k=7,
         delta=0.4,
         power=1.0,
-        learning_rate=0.04,
-        n_epochs=100,
+        learning_rate=0.15,
+        n_epochs=200,
         batch_size=100,
         prune_threshold=None,
+        norm_tol=0.05,
         device="auto",
         random_state=None,
         verbose=0,
@@ -237,6 +271,7 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.prune_threshold = prune_threshold
+        self.norm_tol = norm_tol
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -248,6 +283,8 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 
         A call that does not complete (an error, or Ctrl-C, which propagates)
         leaves the estimator as it was: unfitted, or with its previous fit.
+        Warns with a :class:`~sklearn.exceptions.ConvergenceWarning` when fewer than
+        90% of the winning units end within ``norm_tol`` of the unit p-norm.
 
         Parameters
         ----------
@@ -261,7 +298,9 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self : KHEncoder
             The fitted encoder.
         """
-        return train_epochs(self, X, self.n_epochs, restart=True)
+        train_epochs(self, X, self.n_epochs, restart=True)
+        self._warn_if_not_converged()
+        return self
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
@@ -270,7 +309,9 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         The learning rate follows the same schedule as ``fit``: epoch ``n_iter_``
         of ``n_epochs``; past the end of the schedule it stays at its last value.
         A call that does not complete (an error, or Ctrl-C, which propagates)
-        leaves the estimator as it was.
+        leaves the estimator as it was. Once the schedule is complete
+        (``n_iter_ >= n_epochs``) a call warns as ``fit`` does; earlier calls,
+        still on their way, do not.
 
         Parameters
         ----------
@@ -284,7 +325,10 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self : KHEncoder
             The encoder, updated.
         """
-        return train_epochs(self, X, 1, restart=not hasattr(self, "components_"))
+        train_epochs(self, X, 1, restart=not hasattr(self, "components_"))
+        if self.n_iter_ >= self.n_epochs:
+            self._warn_if_not_converged()
+        return self
 
     def _validate_input(self, X, reset):
         if self.k > self.n_components:
@@ -312,25 +356,49 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         weights = synaptic_weights(synapses, self.p)
         for _ in range(n_epochs):
             started = time.perf_counter()
+            won = torch.zeros(self.n_components, dtype=torch.bool, device=device)
             self.learning_rate_ = learning_rate_at(self.n_iter_, self.learning_rate, self.n_epochs)
             order = torch.from_numpy(self._shuffle_rng.permutation(data.shape[0])).to(device)
             shuffled = data[order]  # one gather per epoch; the batches are then views
             for start in range(0, data.shape[0], self.batch_size):
                 batch = shuffled[start : start + self.batch_size]
-                kh_minibatch_step(
+                winners = kh_minibatch_step(
                     synapses, weights, batch, self.learning_rate_, self.p, self.k, self.delta
                 )
+                won[winners] = True
             self.n_iter_ += 1
             self._report_progress(time.perf_counter() - started)
-        self._set_fitted_synapses(synapses)
+        self._set_fitted_synapses(synapses, to_numpy(won))
 
-    def _set_fitted_synapses(self, synapses):
+    def _set_fitted_synapses(self, synapses, won):
         self.components_ = to_numpy(synapses).astype(np.float32, copy=False)
         self.synapse_variance_ = self.components_.var(axis=1)
+        p_norm = (np.abs(self.components_.astype(np.float64)) ** self.p).sum(axis=1)
+        self.unit_norm_deviation_ = np.abs(p_norm - 1.0)
+        self.winner_mask_ = won
+        # n_samples >= 1, so some unit won; max() only guards the division.
+        converged = self.unit_norm_deviation_[won] < self.norm_tol
+        self.converged_fraction_ = float(converged.sum() / max(won.sum(), 1))
         if self.prune_threshold is None:
             self.pruned_mask_ = np.zeros(self.n_components, dtype=bool)
         else:
             self.pruned_mask_ = self.synapse_variance_ > self.prune_threshold
+
+    def _warn_if_not_converged(self):
+        if self.converged_fraction_ >= _CONVERGED_SHARE:
+            return
+        n_winners = int(self.winner_mask_.sum())
+        n_converged = round(self.converged_fraction_ * n_winners)
+        warnings.warn(
+            f"KHEncoder did not converge: {n_converged} of the {n_winners} units that "
+            f"won examples in the last epoch ({self.converged_fraction_:.0%}) are within "
+            f"norm_tol={self.norm_tol} of the unit p-norm after {self.n_iter_} epochs; "
+            f"{_CONVERGED_SHARE:.0%} should be. Train longer or faster: raise n_epochs "
+            f"(now {self.n_epochs}; try {2 * self.n_epochs} or more) or learning_rate "
+            f"(now {self.learning_rate}).",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
 
     def _report_progress(self, seconds):
         if not self.verbose:

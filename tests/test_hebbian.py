@@ -1,11 +1,12 @@
 """Tests for sklearn_robust.hebbian (KHEncoder)."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 import torch
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
@@ -17,6 +18,10 @@ from sklearn_robust.hebbian import kh_minibatch_step, learning_rate_at, synaptic
 
 from .conftest import cuda, interrupt_second_call
 from .kh_reference import reference_minibatch
+
+# Most tests train a few epochs on purpose, far from convergence; the tests of the
+# warning itself turn it into an error (or expect it) explicitly.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +69,18 @@ def test_only_winners_and_kth_units_move():
     assert moved == expected_rows
 
 
+def test_minibatch_step_returns_each_examples_winner():
+    rng = np.random.default_rng(3)
+    synapses = rng.normal(size=(30, 8))
+    batch = rng.random((12, 8))
+    currents = batch @ (np.sign(synapses) * np.abs(synapses) ** 2).T
+    S = torch.tensor(synapses, dtype=torch.float32)
+    winners = kh_minibatch_step(
+        S, synaptic_weights(S, 3.0), torch.tensor(batch, dtype=torch.float32), 0.04, 3.0, 4, 0.4
+    )
+    np.testing.assert_array_equal(winners.numpy(), currents.argmax(axis=1))
+
+
 def test_learning_rate_decays_linearly_to_last_rate():
     rates = [learning_rate_at(epoch, 0.04, 4) for epoch in range(6)]
     np.testing.assert_allclose(rates, [0.04, 0.03, 0.02, 0.01, 0.01, 0.01])
@@ -105,7 +122,7 @@ def test_partial_fit_continues_from_components(digits):
     before = encoder.components_.copy()
     encoder.partial_fit(X[:200])
     assert encoder.n_iter_ == 3
-    assert encoder.learning_rate_ == pytest.approx(0.02)  # the schedule's last rate
+    assert encoder.learning_rate_ == pytest.approx(0.075)  # the schedule's last rate
     assert not np.array_equal(before, encoder.components_)
     with pytest.raises(ValueError, match="features"):
         encoder.partial_fit(X[:, :10])
@@ -160,9 +177,67 @@ def test_torch_module_is_differentiable_and_matches_transform(digits):
     assert not any(p.requires_grad for p in layer.parameters())
 
 
+def test_unit_norm_deviation_and_converged_fraction(digits):
+    X, _ = digits
+    encoder = KHEncoder(n_components=60, n_epochs=30, p=2.5, norm_tol=0.2, random_state=0).fit(X)
+    S = encoder.components_.astype(np.float64)
+    expected = np.abs((np.abs(S) ** 2.5).sum(axis=1) - 1)
+    np.testing.assert_allclose(encoder.unit_norm_deviation_, expected, rtol=1e-12)
+    assert encoder.unit_norm_deviation_.shape == (60,)
+    mask = encoder.winner_mask_
+    assert mask.dtype == bool and mask.shape == (60,) and mask.any()
+    assert 0.0 <= encoder.converged_fraction_ <= 1.0
+    assert encoder.converged_fraction_ == pytest.approx(np.mean(expected[mask] < 0.2))
+
+
+def test_winner_mask_is_the_last_epochs_winners(digits):
+    """With a negligible rate the synapses do not move, so the winners are known."""
+    X, _ = digits
+    encoder = KHEncoder(n_components=40, n_epochs=1, learning_rate=1e-12, random_state=0).fit(X)
+    S = encoder.components_.astype(np.float64)
+    winners = np.unique((X @ (np.sign(S) * np.abs(S) ** 2).T).argmax(axis=1))
+    np.testing.assert_array_equal(np.flatnonzero(encoder.winner_mask_), winners)
+
+
+def test_short_fit_warns_with_the_count_and_the_remedy(digits):
+    X, _ = digits
+    encoder = KHEncoder(n_components=50, n_epochs=1, random_state=0)
+    with pytest.warns(ConvergenceWarning, match=r"0 of the \d+ units .* after 1 epochs") as record:
+        encoder.fit(X)
+    message = str(record[0].message)
+    assert "raise n_epochs (now 1; try 2 or more) or learning_rate (now 0.15)" in message
+    assert encoder.converged_fraction_ == 0.0
+    # The fit completed before the warning: the encoder is usable.
+    assert encoder.transform(X[:2]).shape == (2, 50)
+
+
+def test_partial_fit_warns_only_once_the_schedule_is_over(digits):
+    X, _ = digits
+    encoder = KHEncoder(n_components=20, n_epochs=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        encoder.partial_fit(X)  # epoch 1 of 2: still on its way, no warning
+    assert 0.0 <= encoder.converged_fraction_ <= 1.0
+    with pytest.warns(ConvergenceWarning, match="after 2 epochs"):
+        encoder.partial_fit(X)
+
+
+def test_defaults_converge_on_digits(digits):
+    """The default schedule brings >= 90% of the winning units to the unit p-norm."""
+    X, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        encoder = KHEncoder(random_state=0).fit(X)
+    assert encoder.converged_fraction_ >= 0.9
+    assert encoder.n_iter_ == 200
+
+
 @pytest.mark.parametrize(
     "params, message",
     [
+        ({"norm_tol": 0.0}, "'norm_tol' parameter"),
+        ({"norm_tol": -0.1}, "'norm_tol' parameter"),
+        ({"norm_tol": "tight"}, "'norm_tol' parameter"),
         ({"p": 1.5}, "'p' parameter"),
         ({"k": 1}, "'k' parameter"),
         ({"k": 11, "n_components": 10}, "k=11 must not exceed n_components=10"),
@@ -208,7 +283,7 @@ def test_verbose_reports_epochs_and_learning_rate(digits, capsys):
     KHEncoder(n_components=5, k=2, n_epochs=2, verbose=2, random_state=0).fit(X[:100])
     out = capsys.readouterr().out
     assert "epoch 1/2" in out and "epoch 2/2" in out
-    assert "learning rate 0.04000" in out and "learning rate 0.02000" in out
+    assert "learning rate 0.15000" in out and "learning rate 0.07500" in out
 
 
 def test_feature_names_and_pandas_output(digits):
