@@ -13,7 +13,7 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
@@ -664,6 +664,27 @@ class LayerActivations(TransformerMixin, BaseEstimator):
             else:
                 names += [f"{layer}_{index}" for index in range(self.n_features_out_[layer])]
         return np.asarray(names, dtype=object)
+
+    def __sklearn_clone__(self):
+        """A copy of the probe that reads the same, still trained, network.
+
+        The network is what the probe reads, trained elsewhere, as
+        scikit-learn's ``FrozenEstimator`` holds its estimator: cloning it as
+        a parameter would give an unfitted classifier, and ``cross_val_score``
+        or ``GridSearchCV`` over a pipeline starting with the probe would fail.
+        The other parameters are cloned as scikit-learn's ``clone`` does.
+
+        Returns
+        -------
+        LayerActivations
+            Unfitted, with ``module`` the very network of this probe.
+        """
+        params = self.get_params(deep=False)
+        module = params.pop("module")
+        new = type(self)(module, **{k: clone(v, safe=False) for k, v in params.items()})
+        if hasattr(self, "_sklearn_output_config"):  # set_output, as clone keeps it
+            new._sklearn_output_config = dict(self._sklearn_output_config)
+        return new
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -38,7 +38,14 @@ def run_quick(tmp_path, monkeypatch, capsys):
 
 
 def test_every_example_is_tested():
-    tested = {"isometry_strength", "kh_digits", "kh_hybrid", "robustness_digits", "som_digits"}
+    tested = {
+        "cifar10_networks",
+        "isometry_strength",
+        "kh_digits",
+        "kh_hybrid",
+        "robustness_digits",
+        "som_digits",
+    }
     assert {path.stem for path in EXAMPLES.glob("*.py")} == tested
 
 
@@ -77,3 +84,13 @@ def test_robustness_digits_writes_its_figure(run_quick, tmp_path):
         assert f"{name:<10} test accuracy" in printed
     assert "never fooled" in printed and "wrote robustness_digits.png" in printed
     assert (tmp_path / "robustness_digits.png").read_bytes()[:8] == PNG
+
+
+def test_cifar10_networks_prints_a_row_per_network(run_quick, capsys):
+    _load("cifar10_networks").main([])  # run_quick has set the quick mode and the folder
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[0].startswith("60 training and 60 test images")
+    rows = {line.split()[0]: line.split() for line in printed[2:]}
+    assert set(rows) == {"convnet", "resnet", "plain"}
+    assert rows["resnet"][1] == rows["plain"][1]  # the twins have the same parameters
+    assert len(rows["resnet"]) == 6 + 3 and len(rows["convnet"]) == 6 + 2  # a probe per stage

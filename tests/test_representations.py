@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 
 from sklearn_robust import LayerActivations, RobustNetClassifier, VectorCodes
@@ -252,6 +254,23 @@ def test_robust_net_classifier_layers_match_its_transform(digits, fitted_classif
     assert_allclose(restored.transform(X[:50]), hidden[:50], rtol=1e-6)
     model = make_pipeline(transformer, LogisticRegression(max_iter=200)).fit(X, y)
     assert model.score(X, y) > 0.5
+
+
+def test_probe_of_a_trained_network_survives_clone_and_cross_validation(digits, fitted_classifier):
+    """The probe from docs/representations.md: clone must not un-fit the network it reads."""
+    X, y = digits
+    probe = make_pipeline(
+        LayerActivations(fitted_classifier, "encoder.1").set_output(transform="default"),
+        LogisticRegression(max_iter=200),
+    )
+    cloned = clone(probe)
+    assert cloned[0].module is fitted_classifier and not hasattr(cloned[0], "layers_")
+    assert cloned[0]._sklearn_output_config == probe[0]._sklearn_output_config
+    scores = cross_val_score(probe, X, y, cv=3)
+    assert scores.min() > 0.5
+    search = GridSearchCV(probe, {"layeractivations__layers": ["encoder.0", "encoder.1"]}, cv=2)
+    best = pickle.loads(pickle.dumps(search.fit(X, y).best_estimator_))
+    assert best.score(X, y) > 0.5
 
 
 def test_cnn_on_digit_images_gives_vector_codes(digits):
