@@ -3,7 +3,7 @@
 from .augmentation import RandomCropFlip
 from .classifier import RobustNetClassifier
 from .conv import BasicBlock, ConvNet, ResNet
-from .lil import StackedLILClassifier
+from .lil import StackedLILClassifier, StackedLILLevel
 from .modules import MLP, LinearHead
 from .penalties import (
     IsometryPenalty,
@@ -30,5 +30,6 @@ __all__ = [
     "RobustNetClassifier",
     "SpectralPenalty",
     "StackedLILClassifier",
+    "StackedLILLevel",
     "TorchClassifier",
 ]

@@ -28,7 +28,7 @@ from ._training import InterruptibleNet, seeded, skorch_device
 from .modules import ACTIVATIONS
 from .penalties import IsometryPenalty, PenaltyBatch
 
-__all__ = ["StackedLIL", "StackedLILClassifier"]
+__all__ = ["StackedLIL", "StackedLILClassifier", "StackedLILLevel"]
 
 
 class StackedLIL(torch.nn.Module):
@@ -75,17 +75,18 @@ class StackedLIL(torch.nn.Module):
 
 
 class _ChainedLevels(torch.nn.Module):
-    """The last level of a StackedLIL with its blocks chained differentiably."""
+    """One level of a StackedLIL (the last by default), its blocks chained differentiably."""
 
-    def __init__(self, stacked, hidden=False):
+    def __init__(self, stacked, hidden=False, level=-1):
         super().__init__()
         self.stacked = stacked
         self.hidden = hidden
+        self.level = level % len(stacked.blocks)
 
     def forward(self, x):
-        for block in self.stacked.blocks:
+        for block in self.stacked.blocks[: self.level + 1]:
             x = block(x)
-        return x if self.hidden else self.stacked.heads[-1](x)
+        return x if self.hidden else self.stacked.heads[self.level](x)
 
 
 class _StackedLILNet(InterruptibleNet):
@@ -386,9 +387,38 @@ class StackedLILClassifier(
         if not self._one_dimensional:
             raise TypeError(
                 "to_torch_module needs 1-D labels: with several levels the classifier has "
-                "several outputs. Use transform(X, level=...) for each level's representation."
+                "several outputs. Evaluate one level with level_view(level), or read each "
+                "level's representation with transform(X, level=...)."
             )
         return _ChainedLevels(self.module_, hidden=output == "hidden")
+
+    def level_view(self, level=-1):
+        """One level of the fitted classifier as a fitted classifier of its own.
+
+        With labels of several levels, ``predict`` returns one column per level
+        and ``classes_`` is a list, which single-output tools (the robustness
+        evaluations, scikit-learn's metrics and scorers) cannot take. The view
+        predicts that level alone and hands out its differentiable module, so
+        ``pgd(clf.level_view(-1), X, Y[:, -1], ...)`` attacks the finest level.
+        It shares the trained network: nothing is copied or retrained.
+
+        Parameters
+        ----------
+        level : int, default=-1
+            The level, coarsest first; negative counts from the finest.
+
+        Returns
+        -------
+        StackedLILLevel
+            A fitted classifier of that level's labels.
+        """
+        check_is_fitted(self)
+        if not isinstance(level, Integral) or not -self.n_levels_ <= level < self.n_levels_:
+            raise ValueError(
+                f"level must be an integer in [-{self.n_levels_}, {self.n_levels_ - 1}] for "
+                f"{self.n_levels_} levels; got {level!r}."
+            )
+        return StackedLILLevel(self, level=int(level))
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy; with several levels, the mean over levels of each level's accuracy.
@@ -447,3 +477,145 @@ class StackedLILClassifier(
         tags.classifier_tags.multi_label = False
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
+
+
+class StackedLILLevel(ClassifierMixin, BaseEstimator):
+    """One level of a fitted :class:`StackedLILClassifier`, as a fitted classifier.
+
+    Made by :meth:`StackedLILClassifier.level_view`. Like scikit-learn's
+    ``FrozenEstimator`` it is fitted from the start and ``fit`` trains nothing.
+    Its predictions are those of the level's head; :meth:`to_torch_module`
+    chains the blocks up to that level differentiably, so every robustness
+    evaluation and the bridge take it.
+
+    Parameters
+    ----------
+    classifier : StackedLILClassifier
+        The fitted hierarchical classifier (shared, never copied).
+    level : int, default=-1
+        The level, coarsest first; negative counts from the finest.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The level's labels.
+    n_features_in_ : int
+        Number of features the classifier was fitted on.
+
+    Examples
+    --------
+    >>> from sklearn_robust.datasets import make_torus
+    >>> from sklearn_robust.nn import StackedLILClassifier
+    >>> X, Y = make_torus(300, levels=(2, 4), random_state=0)
+    >>> clf = StackedLILClassifier(max_epochs=30, random_state=0, device="cpu").fit(X, Y)
+    >>> finest = clf.level_view(-1)
+    >>> finest.classes_.tolist(), finest.predict(X[:3]).shape
+    ([0, 1, 2, 3], (3,))
+    """
+
+    torch_outputs = ("decision", "hidden")
+
+    def __init__(self, classifier, level=-1):
+        self.classifier = classifier
+        self.level = level
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self.classifier, "module_")
+
+    @property
+    def classes_(self):
+        return self.classifier._level_classes[self.level]
+
+    @property
+    def n_features_in_(self):
+        return self.classifier.n_features_in_
+
+    @property
+    def feature_names_in_(self):
+        return self.classifier.feature_names_in_
+
+    def fit(self, X=None, y=None):
+        """Nothing to fit: the view reads the trained classifier.
+
+        Parameters
+        ----------
+        X : None or array-like
+            Ignored.
+        y : None or array-like
+            Ignored.
+
+        Returns
+        -------
+        self : StackedLILLevel
+            The view.
+        """
+        check_is_fitted(self.classifier)
+        return self
+
+    def _logits(self, X):
+        return self.classifier._levels(X)[self.level][0]
+
+    def decision_function(self, X):
+        """The level's logits; for two classes, ``logit_1 - logit_0`` (1-D).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes), float32
+            Decision scores of each sample.
+        """
+        logits = self._logits(X)
+        if logits.shape[1] == 2:
+            logits = logits[:, 1] - logits[:, 0]
+        return to_numpy(logits)
+
+    def predict_proba(self, X):
+        """Softmax of the level's logits.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probability of each of the level's classes.
+        """
+        return to_numpy(torch.softmax(self._logits(X), dim=1))
+
+    def predict(self, X):
+        """The level's predicted labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Predicted label of each sample at this level.
+        """
+        return self.classes_[to_numpy(self._logits(X).argmax(1))]
+
+    def to_torch_module(self, output="decision") -> torch.nn.Module:
+        """The blocks up to this level, chained differentiably, and the level's head.
+
+        Parameters
+        ----------
+        output : {"decision", "hidden"}, default="decision"
+            ``"decision"``: the level's logits; ``"hidden"``: its block's output.
+
+        Returns
+        -------
+        torch.nn.Module
+            Shares its weights with the classifier's ``module_``.
+        """
+        check_is_fitted(self.classifier)
+        check_torch_output(self, output)
+        return _ChainedLevels(self.classifier.module_, hidden=output == "hidden", level=self.level)

@@ -52,7 +52,19 @@ def check_inputs(estimator, X, y=None):
 
 
 def check_classifier(estimator):
-    """A fitted classifier is needed: ``classes_`` and ``predict``; a clear TypeError if not."""
+    """A fitted single-output classifier: ``classes_`` (one array) and ``predict``."""
+    if hasattr(estimator, "predict") and isinstance(getattr(estimator, "classes_", None), list):
+        final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+        way_out = (
+            "evaluate one level with level_view(level), e.g. clf.level_view(-1) and that "
+            "level's column of labels"
+            if hasattr(final, "level_view")
+            else "evaluate a classifier of one output"
+        )
+        raise TypeError(
+            f"{type(estimator).__name__} was fitted on {len(estimator.classes_)} outputs "
+            f"(levels of labels); the robustness evaluations take one: {way_out}."
+        )
     if not (hasattr(estimator, "classes_") and hasattr(estimator, "predict")):
         raise TypeError(
             "estimator must be a fitted classifier (with classes_ and predict); got "

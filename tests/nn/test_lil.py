@@ -206,3 +206,64 @@ def test_scikit_learn_set_output_checks(check):
     """scikit-learn's set_output checks, which parametrize_with_checks does not run."""
     estimator = StackedLILClassifier(max_epochs=5, random_state=0, device="cpu")
     check(type(estimator).__name__, estimator)
+
+
+# ------------------------------------------------------------------ one level as a classifier
+def test_level_view_predicts_that_level(fitted, torus_split):
+    _, X_test, _, Y_test = torus_split
+    for level in range(fitted.n_levels_):
+        view = fitted.level_view(level)
+        assert view is not None and view.classes_.tolist() == fitted.classes_[level].tolist()
+        np.testing.assert_array_equal(view.predict(X_test), fitted.predict(X_test)[:, level])
+        np.testing.assert_allclose(view.predict_proba(X_test), fitted.predict_proba(X_test)[level])
+        assert view.score(X_test, Y_test[:, level]) == pytest.approx(
+            np.mean(fitted.predict(X_test)[:, level] == Y_test[:, level])
+        )
+    np.testing.assert_array_equal(
+        fitted.level_view(-1).predict(X_test),
+        fitted.level_view(fitted.n_levels_ - 1).predict(X_test),
+    )
+
+
+def test_level_view_is_differentiable_up_to_its_level(fitted, torus_split):
+    from sklearn_robust.bridge import as_torch
+
+    _, X_test, _, _ = torus_split
+    for level in (0, -1):
+        view = fitted.level_view(level)
+        module = as_torch(view)
+        with torch.no_grad():
+            logits = module.decision_scores(module(torch.tensor(X_test, dtype=torch.float32)))
+            hidden = as_torch(view, output="hidden")(torch.tensor(X_test, dtype=torch.float32))
+        np.testing.assert_allclose(logits, view.decision_function(X_test), rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(
+            view.classes_[module(torch.tensor(X_test)).argmax(1)], view.predict(X_test)
+        )
+        np.testing.assert_allclose(hidden.numpy(), fitted.transform(X_test, level=level), atol=1e-6)
+
+
+def test_every_evaluation_takes_a_level_view_and_names_it_for_the_whole(fitted, torus_split):
+    from sklearn_robust.robustness import certify, critical_distance, pgd, random_noise
+
+    _, X_test, _, Y_test = torus_split
+    X, y = X_test[:30], Y_test[:30]
+    finest = fitted.level_view(-1)
+    adversarial = pgd(finest, X, y[:, -1], eps=2.0, norm="l2", random_state=0)
+    assert finest.score(adversarial, y[:, -1]) < finest.score(X, y[:, -1])
+    assert np.isfinite(critical_distance(finest, X, y[:, -1], attack="pgd", norm="l2")).all()
+    assert random_noise(finest, X, 0.01, random_state=0).shape == X.shape
+    assert certify(finest, X[:5], sigma=0.1, n0=20, n=100, random_state=0) is not None
+    for evaluation in (
+        lambda: pgd(fitted, X, y, eps=0.1),
+        lambda: random_noise(fitted, X, 0.1),
+        lambda: critical_distance(fitted, X, y, attack="noise"),
+        lambda: certify(fitted, X, sigma=0.1),
+    ):
+        with pytest.raises(TypeError, match=r"level_view\(level\)"):
+            evaluation()
+
+
+@pytest.mark.parametrize("level", [2, -3, 0.5])
+def test_level_view_refuses_levels_it_does_not_have(fitted, level):
+    with pytest.raises(ValueError, match="level must be an integer in \\[-2, 1\\]"):
+        fitted.level_view(level)
