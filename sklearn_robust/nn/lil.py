@@ -506,8 +506,8 @@ class StackedLILLevel(ClassifierMixin, BaseEstimator):
     --------
     >>> from sklearn_robust.datasets import make_torus
     >>> from sklearn_robust.nn import StackedLILClassifier
-    >>> X, Y = make_torus(300, levels=(2, 4), random_state=0)
-    >>> clf = StackedLILClassifier(max_epochs=30, random_state=0, device="cpu").fit(X, Y)
+    >>> X, Y = make_torus(100, levels=(2, 4), random_state=0)
+    >>> clf = StackedLILClassifier(max_epochs=5, random_state=0, device="cpu").fit(X, Y)
     >>> finest = clf.level_view(-1)
     >>> finest.classes_.tolist(), finest.predict(X[:3]).shape
     ([0, 1, 2, 3], (3,))
