@@ -38,6 +38,10 @@ _MIN_NORMALISER = 1e-30
 _TRANSFORM_CHUNK = 4096
 # A fit has converged when at least this share of its winning units lies within norm_tol.
 _CONVERGED_SHARE = 0.9
+# A converged fit has collapsed when fewer units than this share of min(n_components,
+# n_samples) win examples. Measured on digits and MNIST-5k (docs/hebbian.md): healthy
+# fits end at 0.28 or more, collapsed ones (100-200 units on digits) at 0.02-0.06.
+_COLLAPSED_SHARE = 0.1
 
 
 def synaptic_weights(synapses: torch.Tensor, p: float) -> torch.Tensor:
@@ -154,6 +158,12 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     not pulled to the sphere at all (only pushed away when they rank ``k``), so
     they are left out of the share: more epochs would not change them.
 
+    A converged fit can still have collapsed: a handful of units win every
+    example (seen with about 100 units on digits, where a large learning rate
+    makes it certain). ``winner_fraction_`` is the number of winning units over
+    the most that could win, ``min(n_components, n_samples)``; when a converged
+    fit ends below 0.1, ``fit`` warns with a ``ConvergenceWarning`` too.
+
     Parameters
     ----------
     n_components : int, default=2000
@@ -170,7 +180,9 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         Initial learning rate (largest element of each update). The reference
         implementation's 0.02-0.04 suits data sets of tens of thousands of
         examples; with few minibatches per epoch (digits has 18) the units need a
-        larger rate to reach the unit p-norm within ``n_epochs``.
+        larger rate to reach the unit p-norm within ``n_epochs``. Small layers
+        (about 100 units) collapse at this rate on digits; see
+        ``winner_fraction_``.
     n_epochs : int, default=200
         Length of the learning-rate schedule, in passes over the data.
     batch_size : int, default=100
@@ -209,6 +221,10 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     converged_fraction_ : float
         Share of the units in ``winner_mask_`` whose ``unit_norm_deviation_`` is
         below ``norm_tol``, in [0, 1]. ``fit`` warns when it is below 0.9.
+    winner_fraction_ : float
+        Number of units in ``winner_mask_`` over ``min(n_components, n_samples)``
+        (``n_samples`` of the last epoch), in (0, 1]. ``fit`` warns that the
+        encoder collapsed when it is below 0.1 although the fit converged.
     learning_rate_ : float
         The learning rate of the last epoch.
     n_features_in_ : int
@@ -284,7 +300,8 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         A call that does not complete (an error, or Ctrl-C, which propagates)
         leaves the estimator as it was: unfitted, or with its previous fit.
         Warns with a :class:`~sklearn.exceptions.ConvergenceWarning` when fewer than
-        90% of the winning units end within ``norm_tol`` of the unit p-norm.
+        90% of the winning units end within ``norm_tol`` of the unit p-norm, or,
+        when they do, when the encoder has collapsed (``winner_fraction_`` below 0.1).
 
         Parameters
         ----------
@@ -368,9 +385,9 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                 won[winners] = True
             self.n_iter_ += 1
             self._report_progress(time.perf_counter() - started)
-        self._set_fitted_synapses(synapses, to_numpy(won))
+        self._set_fitted_synapses(synapses, to_numpy(won), data.shape[0])
 
-    def _set_fitted_synapses(self, synapses, won):
+    def _set_fitted_synapses(self, synapses, won, n_samples):
         self.components_ = to_numpy(synapses).astype(np.float32, copy=False)
         self.synapse_variance_ = self.components_.var(axis=1)
         p_norm = (np.abs(self.components_.astype(np.float64)) ** self.p).sum(axis=1)
@@ -379,15 +396,22 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         # n_samples >= 1, so some unit won; max() only guards the division.
         converged = self.unit_norm_deviation_[won] < self.norm_tol
         self.converged_fraction_ = float(converged.sum() / max(won.sum(), 1))
+        # At most min(n_components, n_samples) units can win the last epoch's examples.
+        self.winner_fraction_ = float(won.sum() / min(self.n_components, n_samples))
         if self.prune_threshold is None:
             self.pruned_mask_ = np.zeros(self.n_components, dtype=bool)
         else:
             self.pruned_mask_ = self.synapse_variance_ > self.prune_threshold
 
     def _warn_if_not_converged(self):
-        if self.converged_fraction_ >= _CONVERGED_SHARE:
-            return
+        """Warn when the fit has not converged or, converged, has collapsed."""
         n_winners = int(self.winner_mask_.sum())
+        if self.converged_fraction_ >= _CONVERGED_SHARE:
+            # Only a converged fit is judged: early in training few units win anyway
+            # (after one epoch from N(0, 1) synapses, 2-8% of 2000 units on digits).
+            if self.winner_fraction_ < _COLLAPSED_SHARE:
+                self._warn_collapsed(n_winners)
+            return
         n_converged = round(self.converged_fraction_ * n_winners)
         warnings.warn(
             f"KHEncoder did not converge: {n_converged} of the {n_winners} units that "
@@ -398,6 +422,21 @@ class KHEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             f"(now {self.learning_rate}).",
             ConvergenceWarning,
             stacklevel=4,
+        )
+
+    def _warn_collapsed(self, n_winners):
+        n_possible = round(n_winners / self.winner_fraction_)  # min(n_components, n_samples)
+        warnings.warn(
+            f"KHEncoder collapsed: only {n_winners} of its {self.n_components} units won "
+            f"any example in the last epoch ({self.winner_fraction_:.0%} of the "
+            f"{n_possible} that could; healthy fits have {_COLLAPSED_SHARE:.0%} or more). "
+            "Those few units converged, but they leave the rest of the layer unused. "
+            f"Lower learning_rate (now {self.learning_rate}; try "
+            f"{self.learning_rate / 4:.3g}) and raise n_epochs to compensate; a small "
+            "layer can collapse at low rates too, so more units (n_components) or "
+            "another random_state may be needed.",
+            ConvergenceWarning,
+            stacklevel=5,
         )
 
     def _report_progress(self, seconds):

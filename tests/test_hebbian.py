@@ -230,6 +230,44 @@ def test_defaults_converge_on_digits(digits):
         encoder = KHEncoder(random_state=0).fit(X)
     assert encoder.converged_fraction_ >= 0.9
     assert encoder.n_iter_ == 200
+    # Nor has it collapsed: about half of the 2000 units win examples.
+    assert encoder.winner_fraction_ > 0.4
+
+
+def test_winner_fraction_counts_against_what_the_data_allow(digits):
+    X, _ = digits
+    many = KHEncoder(n_components=60, n_epochs=2, random_state=0).fit(X)
+    assert many.winner_fraction_ == pytest.approx(many.winner_mask_.sum() / 60)
+    # With fewer examples than units, at most n_samples units can win.
+    few = KHEncoder(n_components=60, n_epochs=2, random_state=0).fit(X[:20])
+    assert few.winner_fraction_ == pytest.approx(few.winner_mask_.sum() / 20)
+    assert 0.0 < few.winner_fraction_ <= 1.0
+
+
+def test_collapsed_small_layer_warns_with_the_winners_and_the_remedy(digits):
+    """100 units at the default rate 0.15 end with a handful of winners, all converged."""
+    X, _ = digits
+    encoder = KHEncoder(n_components=100, random_state=0)
+    collapsed = r"collapsed: only \d+ of its 100 units won"
+    with pytest.warns(ConvergenceWarning, match=collapsed) as record:
+        encoder.fit(X)
+    assert len(record) == 1
+    assert record[0].filename == __file__  # points at the caller's fit
+    assert "Lower learning_rate (now 0.15; try 0.0375)" in str(record[0].message)
+    assert encoder.converged_fraction_ >= 0.9  # the old check alone would not warn
+    assert encoder.winner_fraction_ < 0.1
+    # partial_fit, past the end of the schedule, warns the same way.
+    with pytest.warns(ConvergenceWarning, match="collapsed"):
+        encoder.partial_fit(X)
+
+
+def test_short_fit_is_not_called_collapsed(digits):
+    """Few units win early in training: a fit that has not converged gets that warning only."""
+    X, _ = digits
+    with pytest.warns(ConvergenceWarning) as record:
+        encoder = KHEncoder(n_epochs=1, random_state=0).fit(X)
+    assert encoder.winner_fraction_ < 0.1
+    assert [str(w.message).startswith("KHEncoder did not converge") for w in record] == [True]
 
 
 @pytest.mark.parametrize(
