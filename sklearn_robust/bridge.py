@@ -11,16 +11,28 @@ scikit-learn steps get adapters below.
 from __future__ import annotations
 
 import copy
+import itertools
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from sklearn.base import is_classifier
+from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
+from sklearn.ensemble import VotingClassifier
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    MaxAbsScaler,
+    MinMaxScaler,
+    Normalizer,
+    RobustScaler,
+    StandardScaler,
+)
 from skorch import NeuralNetClassifier
 
 from ._torch import DTYPE, module_device, resolve_device
@@ -46,9 +58,12 @@ BLACK_BOX_EVALUATIONS = (
 
 SUPPORTED_STEPS = (
     "this package's estimators and any other TorchModuleProvider (to_torch_module and "
-    "torch_outputs), StandardScaler, MinMaxScaler, PCA, "
+    "torch_outputs), StandardScaler, MinMaxScaler, RobustScaler, MaxAbsScaler, Normalizer, "
+    "PCA, FunctionTransformer without func (the identity), "
     "linear classifiers (LogisticRegression, LinearSVC, SGDClassifier, RidgeClassifier, ...), "
-    "MLPClassifier, skorch's NeuralNetClassifier, nested Pipelines and 'passthrough'"
+    "MLPClassifier, skorch's NeuralNetClassifier, soft-voting VotingClassifier, "
+    "ColumnTransformer and FeatureUnion of supported transformers (dense output), "
+    "FrozenEstimator, nested Pipelines and 'passthrough'"
 )
 
 
@@ -206,13 +221,20 @@ def as_torch(estimator, *, output="decision", device=None) -> EstimatorModule:
     estimator : fitted estimator or Pipeline
         Supported steps: this package's estimators and any other
         :class:`TorchModuleProvider` (through their ``to_torch_module``
-        method), StandardScaler, MinMaxScaler, PCA, the
-        linear classifiers of scikit-learn (LogisticRegression, LinearSVC,
+        method), StandardScaler, MinMaxScaler, RobustScaler, MaxAbsScaler,
+        Normalizer, PCA, FunctionTransformer without ``func`` (the identity),
+        the linear classifiers of scikit-learn (LogisticRegression, LinearSVC,
         SGDClassifier, RidgeClassifier, ...), MLPClassifier, skorch's
         ``NeuralNetClassifier`` (its module's scores before the softmax, or the
-        log of the probabilities it predicts), nested Pipelines and
-        ``"passthrough"``. A bare ``torch.nn.Module`` is refused: wrap it
-        with :class:`~sklearn_robust.nn.TorchClassifier`.
+        log of the probabilities it predicts), a soft-voting
+        VotingClassifier (the log of its averaged probabilities), a
+        ColumnTransformer (dense output) or FeatureUnion of supported
+        transformers, FrozenEstimator (unwrapped), nested Pipelines and
+        ``"passthrough"``. Inside a Pipeline, ColumnTransformer or FeatureUnion
+        a classifier that is not the final step contributes its ``transform``,
+        the ``"hidden"`` output of a :class:`TorchModuleProvider`. A bare
+        ``torch.nn.Module`` is refused: wrap it with
+        :class:`~sklearn_robust.nn.TorchClassifier`.
     output : {"decision", "hidden"}, default="decision"
         ``"decision"``: logits of a classifier (argmax = ``predict``), or the
         transform of a transformer. ``"hidden"``: the representation the final
@@ -232,8 +254,9 @@ def as_torch(estimator, *, output="decision", device=None) -> EstimatorModule:
     Raises
     ------
     TypeError
-        If a step cannot be differentiated; the message names it and the
-        black-box evaluations that still work. Also if the final classifier
+        If a step cannot be differentiated (a hard-voting VotingClassifier, a
+        ColumnTransformer with sparse output, ...); the message names it and
+        the black-box evaluations that still work. Also if the final classifier
         has no ``"hidden"`` output, or its ``to_torch_module`` refuses (a
         StackedLILClassifier fitted on several levels of labels); the message
         says why.
@@ -258,7 +281,7 @@ def as_torch(estimator, *, output="decision", device=None) -> EstimatorModule:
         raise ValueError(f"output must be one of {TORCH_OUTPUTS}; got {output!r}.")
     check_fitted_estimator(estimator)
     named_steps = _flatten(estimator)
-    modules = [_step_module(name, step) for name, step in named_steps[:-1]]
+    modules = [_transform_step_module(name, step) for name, step in named_steps[:-1]]
     last_name, last_step = named_steps[-1]
     if output == "hidden" and is_classifier(last_step):
         hidden = _hidden_module(last_name, last_step)
@@ -271,19 +294,51 @@ def as_torch(estimator, *, output="decision", device=None) -> EstimatorModule:
     return EstimatorModule(modules, classes, getattr(estimator, "n_features_in_", None))
 
 
-def _flatten(estimator):
-    """(name, step) pairs of a Pipeline, nested Pipelines expanded; identity steps dropped."""
+def _flatten(estimator, name=None):
+    """(name, step) pairs of a Pipeline, nested Pipelines expanded; identity steps dropped.
+
+    A FrozenEstimator is its ``estimator``: it only refuses to be refitted.
+    """
+    while isinstance(estimator, FrozenEstimator):
+        estimator = estimator.estimator
+    if _is_identity(estimator):
+        return []
     if not isinstance(estimator, Pipeline):
-        return [(type(estimator).__name__, estimator)]
+        return [(type(estimator).__name__ if name is None else name, estimator)]
     pairs = []
-    for name, step in estimator.steps:
-        if step is None or (isinstance(step, str) and step == "passthrough"):
-            continue
-        if isinstance(step, Pipeline):
-            pairs.extend((f"{name}.{inner}", s) for inner, s in _flatten(step))
-        else:
-            pairs.append((name, step))
+    for step_name, step in estimator.steps:
+        full_name = step_name if name is None else f"{name}.{step_name}"
+        pairs.extend(_flatten(step, full_name))
     return pairs
+
+
+def _is_identity(step):
+    return step is None or (isinstance(step, str) and step == "passthrough")
+
+
+def _transform_step_module(name, step) -> torch.nn.Module:
+    """A step whose ``transform`` the next step reads.
+
+    A classifier there hands on its transform, which :class:`TorchModuleProvider`
+    names ``"hidden"``; others (LinearDiscriminantAnalysis) are refused rather
+    than read as their decision scores.
+    """
+    if not is_classifier(step):
+        return _step_module(name, step)
+    if isinstance(step, TorchModuleProvider):
+        return _provided_module(name, step, "hidden")
+    raise TypeError(
+        f"as_torch cannot differentiate step {name!r} ({type(step).__name__}): a classifier "
+        "used for its transform, which only a TorchModuleProvider with a 'hidden' output "
+        f"offers. White-box attacks (fgsm, pgd) and Jacobians need every step "
+        f"differentiable; black-box evaluations ({BLACK_BOX_EVALUATIONS})."
+    )
+
+
+def _transformer_module(name, transformer) -> torch.nn.Module:
+    """A ColumnTransformer's or FeatureUnion's part: a transformer, Pipeline or identity."""
+    modules = [_transform_step_module(inner, step) for inner, step in _flatten(transformer, name)]
+    return torch.nn.Sequential(*modules) if modules else torch.nn.Identity()
 
 
 def _step_module(name, step) -> torch.nn.Module:
@@ -292,6 +347,9 @@ def _step_module(name, step) -> torch.nn.Module:
     for kind, adapter in _ADAPTERS:
         if isinstance(step, kind):
             return adapter(step)
+    for kind, adapter in _COMPOSITE_ADAPTERS:
+        if isinstance(step, kind):
+            return adapter(name, step)
     raise TypeError(
         f"as_torch cannot differentiate step {name!r} ({type(step).__name__}). "
         f"Supported: {SUPPORTED_STEPS}. White-box attacks (fgsm, pgd) and Jacobians need "
@@ -307,6 +365,11 @@ def _hidden_module(name, step):
         return None
     if isinstance(step, MLPClassifier):
         return _MLPLayers(step, hidden_only=True)
+    if isinstance(step, VotingClassifier):
+        raise TypeError(
+            f"Step {name!r} ({type(step).__name__}) has no 'hidden' output: its members read "
+            "the input each on its own; ask one of them, as_torch(member, output='hidden')."
+        )
     if isinstance(step, NeuralNetClassifier):
         raise TypeError(
             f"Step {name!r} ({type(step).__name__}) has no 'hidden' output; read its layers "
@@ -336,15 +399,22 @@ def _on_one_device(modules, device):
     ``to_torch_module`` may share their weights with a fitted estimator, which
     must stay where it is.
     """
+    devices = [_tensor_devices(module) for module in modules]
     if device is None:
-        devices = map(module_device, modules)
-        target = next((d for d in devices if d.type != "cpu"), torch.device("cpu"))
+        every = itertools.chain.from_iterable(devices)
+        target = next((d for d in every if d.type != "cpu"), torch.device("cpu"))
     else:
         target = resolve_device(device)
+    # Every tensor counts: a composite step (a ColumnTransformer around a network on
+    # the accelerator) holds buffers of its own on the CPU.
     return [
-        module if module_device(module) == target else copy.deepcopy(module).to(target)
-        for module in modules
+        module if on <= {target} else copy.deepcopy(module).to(target)
+        for module, on in zip(modules, devices, strict=True)
     ]
+
+
+def _tensor_devices(module):
+    return {tensor.device for tensor in itertools.chain(module.parameters(), module.buffers())}
 
 
 def _constant(array) -> torch.Tensor:
@@ -486,12 +556,292 @@ def _skorch_classifier(net):
     return _SkorchScores(net)
 
 
+def _robust_scaler(step):
+    scale = None if step.scale_ is None else 1.0 / np.asarray(step.scale_)
+    center = None if step.center_ is None else -np.asarray(step.center_)
+    bias = None if center is None else center * (1.0 if scale is None else scale)
+    return _Affine(scale=scale, bias=bias)
+
+
+def _max_abs_scaler(step):
+    return _Affine(scale=1.0 / np.asarray(step.scale_))
+
+
+_NORMS = {"l1": 1, "l2": 2, "max": float("inf")}
+
+
+class _Normalize(torch.nn.Module):
+    """Normalizer: each row over its norm; rows of (near) zero norm are left as they are.
+
+    scikit-learn divides by 1 where the norm is below ten times the machine epsilon
+    of the data's dtype (``_handle_zeros_in_scale``); here that of the tensor's.
+    The norms' gradient is zero at a zero row, so gradients stay finite there.
+    """
+
+    def __init__(self, norm):
+        super().__init__()
+        self.norm = norm
+
+    def forward(self, x):
+        norms = torch.linalg.vector_norm(x, ord=_NORMS[self.norm], dim=1, keepdim=True)
+        small = norms < 10 * torch.finfo(norms.dtype).eps
+        return x / torch.where(small, torch.ones_like(norms), norms)
+
+
+def _normalizer(step):
+    return _Normalize(step.norm)
+
+
+def _function_transformer(step):
+    if step.func is not None:
+        raise TypeError(
+            f"as_torch cannot differentiate FunctionTransformer(func={step.func!r}): only "
+            f"the identity (func=None, also ColumnTransformer's 'passthrough'). "
+            f"Supported: {SUPPORTED_STEPS}. Black-box evaluations ({BLACK_BOX_EVALUATIONS})."
+        )
+    return torch.nn.Identity()
+
+
+class _Select(torch.nn.Module):
+    """The input's columns at fixed indices, in their order."""
+
+    def __init__(self, indices):
+        super().__init__()
+        indices = torch.tensor(np.asarray(indices, dtype=np.int64).reshape(-1))
+        self.register_buffer("indices", indices)
+
+    def forward(self, x):
+        return x.index_select(1, self.indices)
+
+
+class _Concat(torch.nn.Module):
+    """Each part applied to the same input, outputs side by side; no part: zero columns."""
+
+    def __init__(self, parts):
+        super().__init__()
+        self.parts = torch.nn.ModuleList(parts)
+
+    def forward(self, x):
+        if not len(self.parts):
+            return x.new_zeros((x.shape[0], 0))
+        return torch.cat([part(x) for part in self.parts], dim=1)
+
+
+def _weighted(module, weight):
+    """``module``'s output times a transformer weight, as ``_transform_one`` applies it."""
+    if weight is None:
+        return module
+    return torch.nn.Sequential(module, _Affine(scale=np.float64(weight)))
+
+
+def _column_indices(ct, columns, name):
+    """Integer positions of a fitted ColumnTransformer's column selection.
+
+    Positions index the input the module reads: columns in the order of the fit's
+    data (``feature_names_in_`` for a DataFrame). Names need ``feature_names_in_``.
+    """
+    n_features = ct.n_features_in_
+    positions = np.arange(n_features)
+    names = getattr(ct, "feature_names_in_", None)
+
+    def position(label):
+        if names is None:
+            raise TypeError(
+                f"ColumnTransformer part {name!r} selects columns by name ({label!r}), "
+                "but the ColumnTransformer has no feature_names_in_ to map names to "
+                "positions; fit it on a DataFrame with string column names, or select "
+                "columns by position."
+            )
+        found = np.flatnonzero(names == label)
+        if len(found) != 1:
+            raise ValueError(f"Column {label!r} of part {name!r} is not among feature_names_in_.")
+        return int(found[0])
+
+    if isinstance(columns, slice):
+        if isinstance(columns.start, str) or isinstance(columns.stop, str):
+            # pandas' label slices include their stop.
+            start = None if columns.start is None else position(columns.start)
+            stop = None if columns.stop is None else position(columns.stop) + 1
+            return positions[start : stop : columns.step]
+        return positions[columns]
+    if isinstance(columns, str):
+        return np.array([position(columns)])
+    key = np.asarray(columns)
+    if key.ndim == 0:
+        key = key.reshape(1)
+    if key.size == 0:
+        return positions[:0]
+    if key.dtype == bool:
+        return positions[key]
+    if key.dtype.kind in "iu":
+        return positions[key]
+    if all(isinstance(label, str) for label in key.tolist()):
+        return np.array([position(label) for label in key.tolist()], dtype=np.int64)
+    raise TypeError(
+        f"ColumnTransformer part {name!r}: cannot read the column selection {columns!r}; "
+        "as_torch takes integers, slices, boolean masks and (with feature_names_in_) names."
+    )
+
+
+def _column_transformer(name, ct):
+    if ct.sparse_output_:
+        raise TypeError(
+            f"as_torch cannot differentiate step {name!r} (ColumnTransformer): its output "
+            "is sparse. Refit it with sparse_threshold=0 (dense output) for white-box "
+            f"attacks and Jacobians; black-box evaluations ({BLACK_BOX_EVALUATIONS})."
+        )
+    weights = ct.transformer_weights or {}
+    parts = []
+    for part, transformer, columns in ct.transformers_:
+        if isinstance(transformer, str) and transformer == "drop":
+            continue
+        indices = _column_indices(ct, columns, part)
+        if not len(indices):  # scikit-learn skips a part with no columns
+            continue
+        module = _transformer_module(f"{name}.{part}", transformer)
+        parts.append(_weighted(torch.nn.Sequential(_Select(indices), module), weights.get(part)))
+    return _Concat(parts)
+
+
+def _feature_union(name, union):
+    weights = union.transformer_weights or {}
+    parts = [
+        _weighted(_transformer_module(f"{name}.{part}", transformer), weights.get(part))
+        for part, transformer in union.transformer_list
+        if not (isinstance(transformer, str) and transformer == "drop")
+    ]
+    return _Concat(parts)
+
+
+class _Softmax(torch.nn.Module):
+    """Logits to probabilities: LogisticRegression, MLPClassifier, networks, ``[0, s]``."""
+
+    def forward(self, logits):
+        return torch.softmax(logits, dim=1)
+
+
+class _OneVsRestProbabilities(torch.nn.Module):
+    """``_predict_proba_lr`` of one-vs-rest logistic scores: sigmoids, normalised.
+
+    Computed as the softmax of the log-sigmoids, the same ratio without the
+    division by a sum that underflows to zero. Two classes (logits ``[0, s]``):
+    the softmax, which is ``sigmoid(s)``.
+    """
+
+    def forward(self, logits):
+        if logits.shape[1] == 2:
+            return torch.softmax(logits, dim=1)
+        return torch.softmax(torch.nn.functional.logsigmoid(logits), dim=1)
+
+
+class _ModifiedHuberProbabilities(torch.nn.Module):
+    """SGDClassifier(loss="modified_huber").predict_proba: ``(clip(s, -1, 1) + 1) / 2``.
+
+    Several classes: normalised over the classes, uniform where all are zero.
+    """
+
+    def forward(self, logits):
+        n_classes = logits.shape[1]
+        scores = logits[:, 1:] - logits[:, :1] if n_classes == 2 else logits
+        proba = (scores.clamp(-1.0, 1.0) + 1.0) / 2.0
+        if n_classes == 2:
+            return torch.cat([1.0 - proba, proba], dim=1)
+        total = proba.sum(dim=1, keepdim=True)
+        zero = total == 0
+        proba = torch.where(zero, torch.ones_like(proba), proba)
+        return proba / torch.where(zero, torch.full_like(total, n_classes), total)
+
+
+def _probability_head(name, classifier) -> torch.nn.Module:
+    """Maps the classifier's bridged logits to its ``predict_proba``."""
+    if isinstance(classifier, SGDClassifier):
+        if classifier.loss == "log_loss":
+            return _OneVsRestProbabilities()
+        if classifier.loss == "modified_huber":
+            return _ModifiedHuberProbabilities()
+    elif isinstance(
+        classifier, (LogisticRegression, MLPClassifier, NeuralNetClassifier, VotingClassifier)
+    ):
+        return _Softmax()
+    elif isinstance(classifier, TorchModuleProvider):
+        return _Softmax()  # this package's networks: predict_proba is the softmax of the logits
+    raise TypeError(
+        f"as_torch cannot differentiate the probabilities of voting member {name!r} "
+        f"({type(classifier).__name__}): it has no predict_proba that as_torch knows as a "
+        "function of its decision scores (LogisticRegression, SGDClassifier with log_loss "
+        "or modified_huber, MLPClassifier, skorch's NeuralNetClassifier and "
+        "TorchModuleProviders have)."
+    )
+
+
+class _SoftVote(torch.nn.Module):
+    """The weighted mean of the members' probabilities, as logits: its log.
+
+    The log is clamped at float32's smallest normal number, so a class no member
+    gives any probability gets a finite logit; the softmax of the output is the
+    averaged probabilities, which already sum to one.
+    """
+
+    def __init__(self, members, weights):
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+        self.register_buffer("weights", _constant(np.asarray(weights) / np.sum(weights)))
+
+    def forward(self, x):
+        probas = torch.stack([member(x) for member in self.members])
+        mean = torch.tensordot(self.weights.to(probas.dtype), probas, dims=1)
+        return torch.log(mean.clamp_min(torch.finfo(mean.dtype).tiny))
+
+
+def _voting_classifier(name, voting):
+    if voting.voting != "soft":
+        raise TypeError(
+            f"as_torch cannot differentiate step {name!r} (VotingClassifier with "
+            f"voting={voting.voting!r}): a majority of votes is not differentiable. Use "
+            "voting='soft' (members with predict_proba) for white-box attacks and "
+            f"Jacobians; black-box evaluations ({BLACK_BOX_EVALUATIONS})."
+        )
+    names = [member for member, estimator in voting.estimators if estimator != "drop"]
+    weights = voting._weights_not_none
+    weights = np.ones(len(names)) if weights is None else np.asarray(weights, dtype=np.float64)
+    n_classes = len(voting.classes_)
+    members = []
+    for member, estimator in zip(names, voting.estimators_, strict=True):
+        full_name = f"{name}.{member}"
+        steps = _flatten(estimator, full_name)
+        modules = [_transform_step_module(inner, step) for inner, step in steps[:-1]]
+        classifier_name, classifier = steps[-1]
+        if len(getattr(classifier, "classes_", ())) != n_classes:
+            raise TypeError(
+                f"Voting member {full_name!r} ({type(classifier).__name__}) does not "
+                f"score the ensemble's {n_classes} classes."
+            )
+        modules += [
+            _step_module(classifier_name, classifier),
+            _probability_head(full_name, classifier),
+        ]
+        members.append(torch.nn.Sequential(*modules))
+    return _SoftVote(members, weights)
+
+
 # Order matters only for subclasses; every adapter reads fitted attributes only.
 _ADAPTERS = (
     (StandardScaler, _standard_scaler),
     (MinMaxScaler, _min_max_scaler),
+    (RobustScaler, _robust_scaler),
+    (MaxAbsScaler, _max_abs_scaler),
+    (Normalizer, _normalizer),
+    (FunctionTransformer, _function_transformer),
     (PCA, _pca),
     (LinearClassifierMixin, _linear_classifier),
     (MLPClassifier, _MLPLayers),
     (NeuralNetClassifier, _skorch_classifier),
+)
+
+# Steps made of other steps: their adapters also take the step's name, to name
+# the inner step that fails.
+_COMPOSITE_ADAPTERS = (
+    (ColumnTransformer, _column_transformer),
+    (FeatureUnion, _feature_union),
+    (VotingClassifier, _voting_classifier),
 )
