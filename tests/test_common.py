@@ -26,7 +26,21 @@ from sklearn_robust.nn import (
 # learning rule pushes away (k >= 2) cannot exist, so fit rightly raises ValueError.
 # tests/test_hebbian.py asserts the same properties with a valid number of units.
 _NEEDS_K_UNITS = "sets n_components=1 < k; the rule needs a k-th ranked unit (k >= 2)"
+# RobustNetClassifier: with full batches a weight is exactly a repetition in exact
+# arithmetic, but float32 sums over other rows in another order differ by an ulp
+# (measured 6e-8 absolute, 2.8e-7 relative on the check's data, against its
+# rtol=1e-7; tests/nn/test_classifier.py checks the equivalence to 1e-5). With the
+# penalties that read the batch's rows (Jacobian, Spectral, Isometry) the models truly
+# differ (up to 0.06): the penalty is unweighted by design, so it sees rows of weight 0
+# and counts each repeated row.
+_WEIGHT_IS_NOT_REPETITION = (
+    "weighted rows equal repeated ones up to float32 rounding (~1 ulp, beyond rtol=1e-7); "
+    "the penalties that read the batch are unweighted, so with them the models differ"
+)
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
+    "RobustNetClassifier": {
+        "check_sample_weight_equivalence_on_dense_data": _WEIGHT_IS_NOT_REPETITION,
+    },
     "KHEncoder": {
         check: _NEEDS_K_UNITS
         for check in (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+from collections.abc import Mapping
 
 import torch
 from skorch import NeuralNet
@@ -23,6 +24,8 @@ __all__ = [
     "forward_batches",
     "seeded",
     "skorch_device",
+    "split_weights",
+    "without_validation",
 ]
 
 # Rows per forward pass outside training: bounds memory for large X.
@@ -102,15 +105,26 @@ class PenalizedNet(InterruptibleNet):
     callable on a batch tensor, transforms training batches (not validation
     ones) before the forward pass. Validation loss is
     the cross-entropy alone, so that it compares across penalties.
+
+    Sample weights travel the way skorch's documentation shows: ``X`` is the
+    dict ``{"X": inputs, "sample_weight": weights}``, split into minibatches
+    along with the targets. The cross-entropy of a batch is then the weighted
+    mean ``sum(w_i * ce_i) / sum(w_i)`` (0 for a batch whose weights are all
+    0), for training and validation batches alike; the module, the
+    augmentation and the penalty see the inputs alone, and the penalty is not
+    weighted. The criterion must return per-sample losses
+    (``criterion__reduction="none"``, the default here).
     """
 
     def __init__(self, *args, penalty=None, augmentation=None, **kwargs):
         # Set before skorch's __init__: afterwards skorch refuses torch modules as attributes.
         self.augmentation = augmentation
+        kwargs.setdefault("criterion__reduction", "none")
         super().__init__(*args, **kwargs)
         self.penalty = penalty
 
     def infer(self, x, **fit_params):
+        x, _ = split_weights(x)
         x = to_tensor(x, device=self.device)
         if self.module_.training and getattr(self.penalty, "needs_input_grad", False):
             x = x.detach().requires_grad_(True)
@@ -120,10 +134,12 @@ class PenalizedNet(InterruptibleNet):
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         Xi, yi = unpack_data(batch)
+        inputs, weights = split_weights(Xi)
         if self.augmentation is not None:  # training batches only, never validation
-            Xi = self.augmentation(to_tensor(Xi, device=self.device))
-        y_pred = self.infer(Xi, **fit_params)
-        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+            inputs = self.augmentation(to_tensor(inputs, device=self.device))
+        y_pred = self.infer(inputs, **fit_params)
+        X = inputs if weights is None else {"X": inputs, "sample_weight": weights}
+        loss = self.get_loss(y_pred, yi, X=X, training=True)
         # Only the parameters need gradients: when a Jacobian penalty makes the inputs
         # require one, a plain backward() would also pay for d loss / d inputs.
         loss.backward(inputs=[p for p in self.module_.parameters() if p.requires_grad] or None)
@@ -132,7 +148,14 @@ class PenalizedNet(InterruptibleNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         logits, hidden = split_output(y_pred)
         y_true = to_tensor(y_true, device=self.device)
-        loss = self.criterion_(logits, y_true)
+        losses = self.criterion_(logits, y_true)
+        _, weights = split_weights(X)
+        if weights is None:
+            loss = losses.mean()
+        else:
+            weights = to_tensor(weights, device=self.device).to(losses.dtype)
+            total = weights.sum()  # a batch of zero weights contributes 0, not 0 / 0
+            loss = (weights * losses).sum() / torch.where(total > 0, total, torch.ones_like(total))
         if training and self.penalty is not None:
             batch = PenaltyBatch(
                 inputs=self.inputs_,
@@ -146,6 +169,32 @@ class PenalizedNet(InterruptibleNet):
             loss = loss + term
         self.inputs_ = None  # not kept past the step (nor pickled)
         return loss
+
+
+def split_weights(X):
+    """``(inputs, sample_weight)`` of a batch given as ``{"X": ..., "sample_weight": ...}``.
+
+    Any other ``X`` is the inputs alone, with no weights (``None``).
+    """
+    if isinstance(X, Mapping):
+        return X["X"], X.get("sample_weight")
+    return X, None
+
+
+@contextlib.contextmanager
+def without_validation(net):
+    """Train ``net`` in the block without its validation split and early stopping.
+
+    For ``partial_fit``, which neither holds out data nor stops early; the
+    net's ``train_split`` and its ``"early_stopping"`` callback are put back after.
+    """
+    split, callbacks = net.train_split, net.callbacks_
+    net.train_split = None
+    net.callbacks_ = [(name, cb) for name, cb in callbacks if name != "early_stopping"]
+    try:
+        yield net
+    finally:
+        net.train_split, net.callbacks_ = split, callbacks
 
 
 class PenaltyEpochHook(Callback):
@@ -184,17 +233,37 @@ def forward_batches(module, X, output="decision"):
 
 
 @contextlib.contextmanager
-def seeded(seed: int, device: torch.device):
+def seeded(seed: int | None, device: torch.device, state=None):
     """Seed torch's global generators for the block, restoring them afterwards.
 
     skorch draws module initialisation and minibatch order from the global
     generator, so seeding it (inside ``fork_rng``, to leave the caller's state
     alone) makes a fit with the same ``random_state`` reproducible.
+
+    The block gets a dict; when it ends without an error, the dict's
+    ``"state"`` holds the generators' state as the block left it. Passed back
+    as ``state``, it resumes that stream instead of seeding (``seed`` is then
+    not used; a CUDA generator the state does not hold, as after a fit on the
+    CPU, is seeded with the CPU stream's initial seed), so that training split
+    over several calls draws the same numbers as one call would.
     """
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
+    cuda = device.type == "cuda"
+    index = device.index or 0
+    with torch.random.fork_rng(devices=[index] if cuda else []):
+        if state is None:
+            torch.manual_seed(seed)
+        else:
+            torch.random.set_rng_state(state["cpu"])
+            if cuda:
+                if "cuda" in state:
+                    torch.cuda.set_rng_state(state["cuda"], index)
+                else:
+                    torch.cuda.manual_seed(torch.random.initial_seed())
+        stream = {}
+        yield stream
+        stream["state"] = {"cpu": torch.random.get_rng_state()}
+        if cuda:
+            stream["state"]["cuda"] = torch.cuda.get_rng_state(index)
 
 
 def skorch_device(device: torch.device) -> str:

@@ -18,18 +18,26 @@ from sklearn.base import (
     clone,
 )
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._set_output import _get_output_config
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 
 from .._atomic_fit import all_or_nothing
 from .._torch import eval_mode, module_device, resolve_device, seed_from, to_numpy, to_tensor
-from .._validation import validate_float_data
+from .._validation import FLOAT32_MAX, label_indices, validate_float_data
 from ..bridge import check_torch_output
-from ._training import PenalizedNet, PenaltyEpochHook, forward_batches, seeded, skorch_device
+from ._training import (
+    PenalizedNet,
+    PenaltyEpochHook,
+    forward_batches,
+    seeded,
+    skorch_device,
+    without_validation,
+)
 from .modules import MLP, OutputOf, split_output
 from .penalties import Penalty
 
@@ -106,6 +114,17 @@ class RobustNetClassifier(
     :meth:`get_feature_names_out`), so ``set_output(transform="pandas")`` makes
     :meth:`transform` return a DataFrame, alone or in a pipeline.
 
+    ``fit`` takes ``sample_weight`` (and ``class_weight`` multiplies it): the
+    cross-entropy of each minibatch is the weighted mean
+    ``sum(w_i * ce_i) / sum(w_i)``, so that with full batches
+    (``batch_size >= n_samples``) an integer weight is the same as repeating
+    the row, and with minibatches it is in expectation over the shuffles. The
+    penalty is not weighted: it sees every row of the batch alike, rows of
+    weight 0 included. With ``early_stopping`` the validation loss is weighted
+    the same way. :meth:`partial_fit` trains one epoch per call, continuing
+    the module, the optimizer and the random stream, so that calls on the
+    same data with the same ``random_state`` give the model of one ``fit``.
+
     Parameters
     ----------
     module : torch.nn.Module subclass or instance, default=MLP
@@ -140,6 +159,22 @@ class RobustNetClassifier(
         :class:`~sklearn_robust.nn.RandomCropFlip` for CIFAR's random crops and
         flips. Its randomness comes from torch's global generator, seeded by
         ``random_state``.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, ``{label: weight}``, multiplying
+        ``sample_weight``; classes not listed weigh 1. ``"balanced"`` weighs
+        each class by ``n_samples / (n_classes * count)`` in the training data
+        (not available to :meth:`partial_fit`, which sees a part of the data at
+        a time: pass the dict that
+        :func:`~sklearn.utils.class_weight.compute_class_weight` gives on the
+        full targets instead).
+    warm_start : bool, default=False
+        When the classifier is fitted, ``fit`` continues training its module,
+        optimizer state, penalty state and random stream for ``max_epochs``
+        more epochs (``n_iter_`` and ``history_`` add up) instead of starting
+        afresh. The classes must be those of the first fit. The net is kept as
+        the first fit built it: ``module``, ``lr``, ``penalty``,
+        ``early_stopping`` and ``callbacks`` changed since have no effect
+        until a fit without warm start.
     callbacks : list of skorch callbacks or None, default=None
         Extra skorch callbacks (e.g. ``skorch.callbacks.LRScheduler``).
     device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
@@ -169,7 +204,8 @@ class RobustNetClassifier(
         The penalty as used in training (a clone of ``penalty`` holding any
         state it learned, e.g. the spectral penalty's eigenvectors).
     n_iter_ : int
-        Epochs trained.
+        Epochs trained, all calls of :meth:`partial_fit` and warm-started
+        :meth:`fit` together.
     n_features_in_ : int
         Number of features seen during fit.
 
@@ -202,6 +238,8 @@ class RobustNetClassifier(
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "augmentation": [None, callable],
+        "class_weight": [None, dict, StrOptions({"balanced"})],
+        "warm_start": ["boolean"],
         "callbacks": [None, list],
         "device": [str, torch.device],
         "random_state": ["random_state"],
@@ -221,6 +259,8 @@ class RobustNetClassifier(
         n_iter_no_change=5,
         tol=1e-4,
         augmentation=None,
+        class_weight=None,
+        warm_start=False,
         callbacks=None,
         device="auto",
         random_state=None,
@@ -237,6 +277,8 @@ class RobustNetClassifier(
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.augmentation = augmentation
+        self.class_weight = class_weight
+        self.warm_start = warm_start
         self.callbacks = callbacks
         self.device = device
         self.random_state = random_state
@@ -245,8 +287,11 @@ class RobustNetClassifier(
 
     # ------------------------------------------------------------------ fitting
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train the module on (X, y).
+
+        With ``warm_start=True`` on a fitted classifier, training continues
+        for ``max_epochs`` more epochs; otherwise it starts afresh.
 
         Parameters
         ----------
@@ -254,6 +299,10 @@ class RobustNetClassifier(
             Training inputs.
         y : array-like of shape (n_samples,)
             Class labels (any type scikit-learn classifiers accept).
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Non-negative weight of each sample in the cross-entropy (None: all
+            1), multiplied by ``class_weight``; not all zero, and samples of
+            positive weight must hold at least 2 classes.
 
         Returns
         -------
@@ -261,37 +310,151 @@ class RobustNetClassifier(
             The fitted classifier.
         """
         with all_or_nothing(self):  # Ctrl-C or an error: the estimator as it was
-            return self._fit(X, y)
+            return self._fit(X, y, sample_weight)
 
-    def _fit(self, X, y):
+    @_fit_context(prefer_skip_nested_validation=False)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train one epoch on (X, y), continuing from the current state.
+
+        The first call (on a classifier not yet fitted) builds the module and
+        needs ``classes``; later calls, and calls after :meth:`fit`, continue
+        the module, the optimizer state and the random stream, so that ``k``
+        calls on the same data equal ``fit`` with ``max_epochs=k`` and the
+        same ``random_state``. No data is held out: ``early_stopping`` does
+        not apply, as in scikit-learn's ``MLPClassifier``. A penalty that looks
+        at the whole training set before each epoch (``SpectralPenalty``)
+        sees the ``X`` of the call.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs.
+        y : array-like of shape (n_samples,)
+            Class labels, all among ``classes_``; one call may hold a single class.
+        classes : array-like of shape (n_classes,) or None, default=None
+            Every class the classifier will know; required on the first call,
+            optional later (then equal to ``classes_``).
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Non-negative weight of each sample in the cross-entropy (None: all
+            1), multiplied by a dict ``class_weight``.
+
+        Returns
+        -------
+        self : RobustNetClassifier
+            The classifier, trained one more epoch.
+        """
+        with all_or_nothing(self):  # Ctrl-C or an error: the estimator as it was
+            return self._partial_fit(X, y, classes, sample_weight)
+
+    def _fit(self, X, y, sample_weight):
         self._check_routed()
-        X, y = validate_float_data(self, X, y, y_numeric=False)
+        warm = self.warm_start and hasattr(self, "net_")
+        X, y = validate_float_data(self, X, y, y_numeric=False, reset=not warm)
         check_classification_targets(y)
-        encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
-        if len(self.classes_) < 2:
+        classes = LabelEncoder().fit(y).classes_
+        if warm and not np.array_equal(classes, self.classes_):
             raise ValueError(
-                f"The training data holds 1 class ({np.asarray(self.classes_[0]).item()!r}); "
-                "a classifier needs samples of at least 2 classes."
+                "warm_start continues training on the classes of the previous fit, "
+                f"{self.classes_.tolist()}, but y holds {classes.tolist()}. Set "
+                "warm_start=False to train afresh."
             )
-        targets = encoder.transform(y).astype(np.int64)
+        self.classes_ = classes
+        self._check_two_classes(self.classes_)
+        targets = label_indices(self.classes_, y)
+        weights = self._sample_weight(X, y, sample_weight)
+        if weights is not None:
+            self._check_two_classes(self.classes_[np.unique(targets[weights > 0])], weighted=True)
         if self.early_stopping:
             self._check_validation_split(targets)
         if self.penalty is not None:
             self.penalty.validate()
+        if warm:
+            self._continue(X, targets, weights, self.max_epochs)
+        else:
+            self._start(X, targets, weights, self.max_epochs, validation=self.early_stopping)
+        return self
+
+    def _partial_fit(self, X, y, classes, sample_weight):
+        self._check_routed()
+        if self.class_weight == "balanced":
+            raise ValueError(
+                'class_weight="balanced" needs the class counts of all the training data, '
+                "which partial_fit does not see. Pass class_weight="
+                'dict(zip(classes, compute_class_weight("balanced", classes=classes, y=y))) '
+                "computed on all the targets (or a large enough sample of them)."
+            )
+        first = _check_partial_fit_first_call(self, classes)
+        X, y = validate_float_data(self, X, y, y_numeric=False, reset=first)
+        check_classification_targets(y)
+        if first:
+            self._check_two_classes(self.classes_, where="classes")
+        targets = label_indices(self.classes_, y)
+        weights = self._sample_weight(X, y, sample_weight)
+        if first and self.penalty is not None:
+            self.penalty.validate()
+        if first:
+            self._start(X, targets, weights, 1, validation=False)
+        else:
+            with without_validation(self.net_):
+                self._continue(X, targets, weights, 1)
+        return self
+
+    @staticmethod
+    def _check_two_classes(classes, where="The training data", weighted=False):
+        if len(classes) >= 2:
+            return
+        held = f"1 class ({np.asarray(classes[0]).item()!r})" if len(classes) else "no class"
+        among = " among its samples of positive weight" if weighted else ""
+        raise ValueError(
+            f"{where} holds {held}{among}; a classifier needs samples of at least 2 classes."
+        )
+
+    def _sample_weight(self, X, y, sample_weight):
+        """The weights of the rows (sample_weight times class_weight), or None for none."""
+        if sample_weight is None and self.class_weight is None:
+            return None
+        weights = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if self.class_weight is not None:
+            weights = weights * compute_sample_weight(self.class_weight, y)
+            if np.any(weights < 0):
+                raise ValueError(f"class_weight must not be negative; got {self.class_weight!r}.")
+            if not np.any(weights > 0):
+                raise ValueError(
+                    "Sample weights multiplied by class_weight must contain at least one "
+                    "non-zero number."
+                )
+        largest = weights.max()
+        if not 1e-30 < largest < FLOAT32_MAX:  # the loss is a weighted mean: scale-free
+            weights = weights / largest
+        return weights.astype(np.float32)
+
+    def _start(self, X, targets, weights, epochs, validation):
+        """Build the module and the net and train ``epochs`` epochs from the seed."""
         device = resolve_device(self.device)
         seed = seed_from(self.random_state)
-        with seeded(seed, device):
+        with seeded(seed, device) as stream:
             module = self._build_module(X.shape[1], len(self.classes_), device)
             self.penalty_ = None if self.penalty is None else clone(self.penalty)
-            net = self._build_net(module, device, X, seed)
-            net.fit(X.astype(np.float32, copy=False), targets)
+            net = self._build_net(module, device, X, seed, validation)
+            net.fit(_net_input(X, weights), targets, epochs=epochs)
+        self._store(net, stream["state"])
+
+    def _continue(self, X, targets, weights, epochs):
+        """Train the fitted net ``epochs`` more epochs, resuming its random stream."""
+        net = self.net_
+        device = module_device(net.module_)
+        dict(net.callbacks_)["penalty_epoch_hook"].X = to_tensor(X, device)
+        with seeded(None, device, state=self._rng_state) as stream:
+            net.partial_fit(_net_input(X, weights), targets, epochs=epochs)
+        self._store(net, stream["state"])
+
+    def _store(self, net, rng_state):
         self.net_ = net
         self.module_ = net.module_.eval()
         self.history_ = net.history
         self.n_iter_ = len(net.history)
+        self._rng_state = rng_state  # where the next partial_fit or warm start resumes
         _move_tensors_to_cpu(self.penalty_)  # its fitted state pickles anywhere
-        return self
 
     def _check_validation_split(self, targets):
         """The stratified hold-out of early stopping must be possible, before any training.
@@ -360,10 +523,10 @@ class RobustNetClassifier(
                 "module returns only logits; make it return (logits, hidden)."
             )
 
-    def _build_net(self, module, device, X, seed):
+    def _build_net(self, module, device, X, seed, validation):
         callbacks = [("penalty_epoch_hook", PenaltyEpochHook(to_tensor(X, device)))]
         train_split = None
-        if self.early_stopping:
+        if validation:
             train_split = ValidSplit(self.validation_fraction, stratified=True, random_state=seed)
             callbacks.append(
                 (
@@ -577,6 +740,12 @@ class RobustNetClassifier(
         # transform returns the float32 hidden layer, whatever the input dtype.
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
+
+
+def _net_input(X, weights):
+    """What the net trains on: the float32 inputs, with their weights when there are any."""
+    X = X.astype(np.float32, copy=False)
+    return X if weights is None else {"X": X, "sample_weight": weights}
 
 
 def _on_device(augmentation, device):

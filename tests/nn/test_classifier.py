@@ -6,11 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.datasets import make_blobs
+from sklearn.ensemble import AdaBoostClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.estimator_checks import (
     check_get_feature_names_out_error,
     check_global_output_transform_pandas,
@@ -423,3 +426,252 @@ def test_scikit_learn_set_output_checks(check):
     """scikit-learn's set_output checks, which parametrize_with_checks does not run."""
     estimator = RobustNetClassifier(max_epochs=2, random_state=0, device="cpu")
     check(type(estimator).__name__, estimator)
+
+
+# ---------------------------------------------- weights, warm starts, partial_fit
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(60, n_features=4, centers=3, cluster_std=2.0, random_state=0)
+    return X, y
+
+
+def full_batch(**params):
+    """Every epoch one batch of all the rows: weighting and repeating are the same loss."""
+    return quick(batch_size=1000, module__hidden_sizes=(16,), **params)
+
+
+def test_integer_weights_equal_repeated_rows_with_full_batches(blobs):
+    X, y = blobs
+    weights = np.random.default_rng(0).integers(0, 4, size=len(y))
+    weighted = full_batch(max_epochs=1).fit(X, y, sample_weight=weights)
+    repeated = full_batch(max_epochs=1).fit(np.repeat(X, weights, 0), np.repeat(y, weights))
+    # The loss of the first step: the weighted mean is the mean over the repeated rows.
+    first = weighted.history_[0, "train_loss"]
+    assert first == pytest.approx(repeated.history_[0, "train_loss"], rel=1e-6)
+    plain = full_batch(max_epochs=1).fit(X, y).history_[0, "train_loss"]
+    assert first != pytest.approx(plain, rel=1e-3)  # the weights do count
+    # ... and so the model after many steps (same seed, same initialisation).
+    weighted = full_batch(max_epochs=30).fit(X, y, sample_weight=weights)
+    repeated = full_batch(max_epochs=30).fit(np.repeat(X, weights, 0), np.repeat(y, weights))
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), atol=1e-5)
+
+
+def test_unit_weights_are_no_weights(blobs):
+    X, y = blobs
+    ones = quick(max_epochs=3, batch_size=16).fit(X, y, sample_weight=np.ones(len(y)))
+    none = quick(max_epochs=3, batch_size=16).fit(X, y)
+    np.testing.assert_array_equal(ones.predict_proba(X), none.predict_proba(X))
+
+
+def test_weights_in_minibatches_approximate_repetition(digits_split):
+    """With shuffled minibatches repetition holds in expectation: the models agree closely."""
+    X_train, X_test, y_train, _ = digits_split
+    weights = np.where(y_train < 5, 3, 1)
+    weighted = quick(max_epochs=10).fit(X_train, y_train, sample_weight=weights)
+    repeated = quick(max_epochs=10).fit(np.repeat(X_train, weights, 0), np.repeat(y_train, weights))
+    agreement = np.mean(weighted.predict(X_test) == repeated.predict(X_test))
+    assert agreement > 0.9
+
+
+def test_class_weight_is_sample_weight_by_class(blobs):
+    X, y = blobs
+    y = y[:45]  # unbalanced: 3 classes of unequal size
+    X = X[:45]
+    balanced = quick(max_epochs=3, class_weight="balanced").fit(X, y)
+    by_hand = quick(max_epochs=3).fit(X, y, sample_weight=compute_sample_weight("balanced", y))
+    np.testing.assert_array_equal(balanced.predict_proba(X), by_hand.predict_proba(X))
+
+    sample_weight = np.random.default_rng(1).uniform(0.5, 2, size=len(y))
+    as_dict = quick(max_epochs=3, class_weight={0: 3.0, 2: 0.5})
+    as_dict.fit(X, y, sample_weight=sample_weight)  # class 1 weighs 1
+    combined = sample_weight * np.select([y == 0, y == 2], [3.0, 0.5], 1.0)
+    by_hand = quick(max_epochs=3).fit(X, y, sample_weight=combined)
+    np.testing.assert_allclose(as_dict.predict_proba(X), by_hand.predict_proba(X), rtol=1e-6)
+    plain = quick(max_epochs=3).fit(X, y)
+    assert not np.allclose(as_dict.predict_proba(X), plain.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    "sample_weight, params, message",
+    [
+        (-np.ones(60), {}, "Negative values"),
+        (np.ones(59), {}, r"sample_weight.shape == \(59,\)"),
+        (np.ones((60, 2)), {}, "1D array"),
+        (np.r_[np.nan, np.ones(59)], {}, "NaN"),
+        (np.zeros(60), {}, "at least one non-zero"),
+        (None, {"class_weight": {0: 0, 1: 0, 2: 0}}, "at least one non-zero"),
+        (None, {"class_weight": {0: -1.0}}, "class_weight must not be negative"),
+        (None, {"class_weight": "even"}, "'class_weight' parameter"),
+        ("first class", {}, r"1 class \(0\) among its samples of positive weight"),
+    ],
+)
+def test_bad_weights_are_refused_before_training(
+    sample_weight, params, message, blobs, monkeypatch
+):
+    X, y = blobs
+    if isinstance(sample_weight, str):
+        sample_weight = (y == 0).astype(float)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr("sklearn_robust.nn.classifier.PenalizedNet.fit", no_training)
+    with pytest.raises(ValueError, match=message):
+        quick(**params).fit(X, y, sample_weight=sample_weight)
+
+
+def test_weighted_early_stopping(blobs):
+    X, y = blobs
+    weights = np.where(y == 0, 5.0, 1.0)
+    clf = quick(early_stopping=True, max_epochs=200, lr=1e-2, validation_fraction=0.3)
+    clf.fit(X, y, sample_weight=weights)
+    assert clf.n_iter_ < 200 and np.isfinite(clf.history_[-1, "valid_loss"])
+
+
+def test_warm_start_continues_training(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    warm = quick(max_epochs=2, warm_start=True).fit(X_train, y_train)
+    first = warm.predict_proba(X_test)
+    module, optimizer = warm.module_, warm.net_.optimizer_
+    warm.fit(X_train, y_train)
+    assert warm.n_iter_ == 4 and len(warm.history_) == 4
+    assert warm.module_ is module and warm.net_.optimizer_ is optimizer  # trained on
+    assert not np.allclose(warm.predict_proba(X_test), first)
+    # Two warm fits of 2 epochs are one fit of 4: module, Adam's moments and shuffles go on.
+    np.testing.assert_array_equal(
+        warm.predict_proba(X_test), quick(max_epochs=4).fit(X_train, y_train).predict_proba(X_test)
+    )
+    cold = quick(max_epochs=2).fit(X_train, y_train)
+    cold.fit(X_train, y_train)  # without warm start: afresh
+    assert cold.n_iter_ == 2
+    np.testing.assert_array_equal(cold.predict_proba(X_test), first)
+
+
+def test_warm_start_refuses_other_classes_and_features(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    warm = quick(max_epochs=1, warm_start=True).fit(X_train, y_train)
+    expected = warm.predict_proba(X_test)
+    keep = y_train < 5
+    with pytest.raises(ValueError, match="warm_start continues training on the classes"):
+        warm.fit(X_train[keep], y_train[keep])
+    with pytest.raises(ValueError, match="64 features"):
+        warm.fit(X_train[:, :10], y_train)
+    assert warm.n_iter_ == 1
+    np.testing.assert_array_equal(warm.predict_proba(X_test), expected)
+    # Without warm start the classifier is free to learn other classes.
+    warm.set_params(warm_start=False).fit(X_train[keep], y_train[keep])
+    assert list(warm.classes_) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("penalty", [None, L2Penalty(1e-3)])
+def test_partial_fit_twice_is_fit_for_two_epochs(penalty, digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    params = {"penalty": penalty, "module__hidden_sizes": (32,)}
+    fitted = quick(max_epochs=2, **params).fit(X_train, y_train)
+    stepped = quick(**params)
+    stepped.partial_fit(X_train, y_train, classes=np.unique(y_train))
+    assert stepped.n_iter_ == 1
+    stepped.partial_fit(X_train, y_train)
+    assert stepped.n_iter_ == 2 and len(stepped.history_) == 2
+    np.testing.assert_array_equal(stepped.predict_proba(X_test), fitted.predict_proba(X_test))
+    for a, b in zip(stepped.module_.parameters(), fitted.module_.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_partial_fit_leaves_global_torch_rng_alone(digits_split):
+    X_train, _, y_train, _ = digits_split
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    quick().partial_fit(X_train, y_train, classes=np.arange(10)).partial_fit(X_train, y_train)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_partial_fit_with_weights_and_chunks(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    weights = np.where(y_train == 3, 2.0, 1.0)
+    clf = quick()
+    for _ in range(8):
+        for part in np.array_split(np.arange(len(y_train)), 3):
+            clf.partial_fit(
+                X_train[part], y_train[part], classes=np.arange(10), sample_weight=weights[part]
+            )
+    assert clf.n_iter_ == 24
+    assert clf.score(X_test, y_test) > 0.9
+    # A chunk may hold one class, as long as the classes were given.
+    clf.partial_fit(X_train[y_train == 3], y_train[y_train == 3])
+    assert clf.n_iter_ == 25
+
+
+def test_partial_fit_continues_a_fit_without_early_stopping(digits_split):
+    X_train, _, y_train, _ = digits_split
+    clf = quick(early_stopping=True, max_epochs=3).fit(X_train, y_train)
+    assert "valid_loss" in clf.history_[-1]
+    clf.partial_fit(X_train, y_train)
+    assert clf.n_iter_ == 4 and "valid_loss" not in clf.history_[-1]
+    assert clf.net_.train_split is not None  # a later warm start validates again
+
+
+def test_partial_fit_errors(digits_split):
+    X_train, _, y_train, _ = digits_split
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        quick().partial_fit(X_train, y_train)
+    with pytest.raises(ValueError, match=r"labels the estimator does not know: \[9\]"):
+        quick().partial_fit(X_train, y_train, classes=np.arange(9))
+    with pytest.raises(ValueError, match=r"classes holds 1 class \(0\)"):
+        quick().partial_fit(X_train, y_train, classes=[0])
+    with pytest.raises(ValueError, match='class_weight="balanced" needs the class counts'):
+        quick(class_weight="balanced").partial_fit(X_train, y_train, classes=np.arange(10))
+    clf = quick().partial_fit(X_train, y_train, classes=np.arange(10))
+    with pytest.raises(ValueError, match="64 features"):
+        clf.partial_fit(X_train[:, :10], y_train)
+    with pytest.raises(ValueError, match="is not the same as on last call"):
+        clf.partial_fit(X_train, y_train, classes=np.arange(11))
+    assert clf.n_iter_ == 1
+
+
+class FailOnce(Callback):
+    """Raises at the end of an epoch while ``armed``."""
+
+    armed = False
+
+    def on_epoch_end(self, net, **kwargs):
+        if FailOnce.armed:
+            FailOnce.armed = False
+            raise RuntimeError("failed in epoch")
+
+
+def test_failed_partial_fit_leaves_the_previous_state(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    clf = quick(callbacks=[FailOnce()]).partial_fit(X_train, y_train, classes=np.arange(10))
+    expected = clf.predict_proba(X_test)
+    FailOnce.armed = True
+    with pytest.raises(RuntimeError, match="failed in epoch"):
+        clf.partial_fit(X_train, y_train)
+    assert clf.n_iter_ == 1 and len(clf.history_) == 1
+    np.testing.assert_array_equal(clf.predict_proba(X_test), expected)
+    # The module, the optimizer and the random stream are those before the failed call.
+    clf.partial_fit(X_train, y_train)
+    reference = quick(max_epochs=2).fit(X_train, y_train)
+    np.testing.assert_array_equal(clf.predict_proba(X_test), reference.predict_proba(X_test))
+
+
+def test_partial_fit_pickles_and_resumes(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    clf = quick().partial_fit(X_train, y_train, classes=np.arange(10))
+    reloaded = pickle.loads(pickle.dumps(clf))
+    reloaded.partial_fit(X_train, y_train)
+    reference = quick(max_epochs=2).fit(X_train, y_train)
+    np.testing.assert_array_equal(reloaded.predict_proba(X_test), reference.predict_proba(X_test))
+
+
+def test_adaboost_of_networks(blobs):
+    """AdaBoost passes sample_weight: later networks fit the rows earlier ones got wrong."""
+    X, y = blobs
+    base = quick(max_epochs=10, module__hidden_sizes=(8,), batch_size=32)  # a weak learner
+    boosted = AdaBoostClassifier(base, n_estimators=3, random_state=0).fit(X, y)
+    assert len(boosted.estimators_) == 3
+    assert all(isinstance(e, RobustNetClassifier) for e in boosted.estimators_)
+    assert boosted.score(X, y) > clone(base).fit(X, y).score(X, y) + 0.1
