@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sklearn_robust.datasets import load_mnist
+from sklearn_robust.datasets import load_cifar10, load_mnist
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
@@ -22,14 +22,22 @@ def mnist_train(n_samples: int) -> tuple[np.ndarray, np.ndarray, str]:
 
 
 CIFAR_FILE = MNIST_DIR.parent / "cifar10-subset" / "cifar10-subset.npz"
+CIFAR_SIZES = {"train": 4660, "test": 846}
+
+
+def cifar(split: str = "train") -> tuple[np.ndarray, np.ndarray, str]:
+    """``(X, y, description)``: a split of the CIFAR-10 subset as ``load_cifar10`` gives it
+    (float32 rows in [0, 1], channel-first: red plane, green, blue), or uniform noise of
+    that shape."""
+    n_samples = CIFAR_SIZES[split]
+    if CIFAR_FILE.exists():
+        X, y = load_cifar10(CIFAR_FILE, split=split, return_X_y=True)
+        return X, y, f"CIFAR-10 subset ({len(X):,} {split} images)"
+    rng = np.random.default_rng(0 if split == "train" else 1)
+    X = rng.random((n_samples, 3072), dtype=np.float32)
+    return X, np.arange(n_samples) % 10, "uniform noise (CIFAR-10 subset not found)"
 
 
 def cifar_train() -> tuple[np.ndarray, np.ndarray, str]:
-    """``(X, y, description)``: the CIFAR-10 training subset, flattened, in [0, 1]."""
-    if CIFAR_FILE.exists():
-        with np.load(CIFAR_FILE) as data:
-            X = data["X_train"].reshape(len(data["X_train"]), -1).astype(np.float32) / 255
-            return X, data["y_train"].astype(np.int64), "CIFAR-10 subset (4,660 images)"
-    rng = np.random.default_rng(0)
-    X = rng.random((4660, 3072), dtype=np.float32)
-    return X, np.arange(4660) % 10, "uniform noise (CIFAR-10 subset not found)"
+    """``(X, y, description)``: the CIFAR-10 training subset, channel-first rows in [0, 1]."""
+    return cifar("train")
