@@ -27,6 +27,7 @@ from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 
 from .._atomic_fit import all_or_nothing
+from .._persistence import pickle_reduce, portable_state, restore_state
 from .._torch import eval_mode, module_device, resolve_device, seed_from, to_numpy, to_tensor
 from .._validation import FLOAT32_MAX, label_indices, validate_float_data
 from ..bridge import check_torch_output
@@ -722,18 +723,55 @@ class RobustNetClassifier(
         check_torch_output(self, output)
         return OutputOf(self.module_, index=0 if output == "decision" else 1)
 
-    def __getstate__(self):
-        # module_ is net_.module_: skorch pickles it with a device map, so a model
-        # trained on CUDA reloads on a machine without one; pickling it again here
-        # would bypass that.
+    def __reduce_ex__(self, protocol):
+        # pickle, copy and joblib: the full state, the skorch net included, so that
+        # partial_fit and warm starts continue a reloaded model exactly. module_ is
+        # net_.module_: skorch pickles it with a device map, so a model trained on
+        # CUDA reloads on a machine without one; pickling it again here would bypass that.
         state = dict(super().__getstate__())  # a copy: never edit the live __dict__
         state.pop("module_", None)
-        return state
+        return pickle_reduce(self, state)
+
+    def __getstate__(self):
+        # skops (which calls __getstate__ itself): a state without pickle, see
+        # sklearn_robust._persistence. The skorch net is not kept; module_, history_
+        # and the optimizer state are, and __setstate__ builds a net around them.
+        state = dict(super().__getstate__())
+        net = state.pop("net_", None)
+        if net is not None:
+            split = net.train_split
+            state["_net_state"] = {
+                "optimizer": net.optimizer_.state_dict(),
+                "validation_seed": None if split is None else int(split.random_state),
+            }
+        return portable_state(state, type(self).__name__)
 
     def __setstate__(self, state):
+        state = restore_state(state)
+        net_state = state.pop("_net_state", None)
         super().__setstate__(state)
         if "net_" in state:
             self.module_ = self.net_.module_
+        elif net_state is not None:
+            self._rebuild_net(**net_state)
+
+    def _rebuild_net(self, optimizer, validation_seed):
+        """The skorch net of a model loaded from its portable state, to train it further.
+
+        Built as ``fit`` builds it, from the current parameters, around the loaded
+        ``module_``, ``history_`` and ``penalty_``, with the optimizer state
+        saved: partial_fit and warm starts continue as they would have (the
+        state of user callbacks is not kept).
+        """
+        module = self.module_
+        device = module_device(module)
+        empty = np.zeros((0, self.n_features_in_), dtype=np.float32)
+        net = self._build_net(module, device, empty, validation_seed, validation_seed is not None)
+        net.initialize()
+        net.optimizer_.load_state_dict(optimizer)
+        net.history = self.history_
+        self.net_ = net
+        self.module_ = net.module_.eval()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
