@@ -15,7 +15,7 @@ from skorch.utils import to_tensor
 
 from .._torch import eval_mode, forward_in_chunks
 from .modules import OutputOf, split_output
-from .penalties import PenaltyBatch
+from .penalties import Penalty, PenaltyBatch
 
 __all__ = [
     "InterruptibleNet",
@@ -200,23 +200,37 @@ def without_validation(net):
 class PenaltyEpochHook(Callback):
     """Calls ``penalty.on_epoch_begin(hidden_of, X)`` before every epoch.
 
-    ``X`` is the training input as one tensor on the net's device, and
-    ``hidden_of`` maps such a tensor to the module's hidden representation
-    (eval mode, no gradients), so a penalty can look at the whole training set
-    (the spectral penalty recomputes its eigenvectors this way).
+    ``X`` is the training input of the current fit as one tensor on the net's
+    device, and ``hidden_of`` maps such a tensor to the module's hidden
+    representation (eval mode, no gradients), so a penalty can look at the
+    whole training set (the spectral penalty recomputes its eigenvectors this
+    way). The tensor is made only for a penalty that uses the hook and is held
+    only while the net trains: a fitted classifier does not keep (or pickle) a
+    copy of its training data.
     """
 
-    def __init__(self, X):
-        self.X = X
+    def initialize(self):
+        self.X_ = None
+        return self
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.X_ = None
+        penalty = net.penalty
+        if penalty is not None and type(penalty).on_epoch_begin is not Penalty.on_epoch_begin:
+            inputs = X["X"] if isinstance(X, dict) else X  # with sample weights, a dict
+            self.X_ = to_tensor(inputs, device=net.device)
 
     def on_epoch_begin(self, net, **kwargs):
-        if net.penalty is None:
+        if self.X_ is None:
             return
 
         def hidden_of(X):
             return forward_batches(net.module_, X, output="hidden")
 
-        net.penalty.on_epoch_begin(hidden_of, self.X)
+        net.penalty.on_epoch_begin(hidden_of, self.X_)
+
+    def on_train_end(self, net, **kwargs):
+        self.X_ = None
 
 
 @torch.no_grad()

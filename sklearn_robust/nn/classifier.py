@@ -436,7 +436,7 @@ class RobustNetClassifier(
         with seeded(seed, device) as stream:
             module = self._build_module(X.shape[1], len(self.classes_), device)
             self.penalty_ = None if self.penalty is None else clone(self.penalty)
-            net = self._build_net(module, device, X, seed, validation)
+            net = self._build_net(module, device, seed, validation)
             net.fit(_net_input(X, weights), targets, epochs=epochs)
         self._store(net, stream["state"])
 
@@ -444,7 +444,6 @@ class RobustNetClassifier(
         """Train the fitted net ``epochs`` more epochs, resuming its random stream."""
         net = self.net_
         device = module_device(net.module_)
-        dict(net.callbacks_)["penalty_epoch_hook"].X = to_tensor(X, device)
         with seeded(None, device, state=self._rng_state) as stream:
             net.partial_fit(_net_input(X, weights), targets, epochs=epochs)
         self._store(net, stream["state"])
@@ -524,8 +523,8 @@ class RobustNetClassifier(
                 "module returns only logits; make it return (logits, hidden)."
             )
 
-    def _build_net(self, module, device, X, seed, validation):
-        callbacks = [("penalty_epoch_hook", PenaltyEpochHook(to_tensor(X, device)))]
+    def _build_net(self, module, device, seed, validation):
+        callbacks = [("penalty_epoch_hook", PenaltyEpochHook())]
         train_split = None
         if validation:
             train_split = ValidSplit(self.validation_fraction, stratified=True, random_state=seed)
@@ -765,8 +764,7 @@ class RobustNetClassifier(
         """
         module = self.module_
         device = module_device(module)
-        empty = np.zeros((0, self.n_features_in_), dtype=np.float32)
-        net = self._build_net(module, device, empty, validation_seed, validation_seed is not None)
+        net = self._build_net(module, device, validation_seed, validation_seed is not None)
         net.initialize()
         net.optimizer_.load_state_dict(optimizer)
         net.history = self.history_

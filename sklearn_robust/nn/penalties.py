@@ -154,12 +154,14 @@ def encoding_weights(module):
 
     A module with an ``encoder`` attribute (as :class:`~sklearn_robust.nn.modules.MLP`)
     contributes that submodule's weights; otherwise every parameter with two or
-    more dimensions outside a submodule called ``head`` counts.
+    more dimensions outside the read-out counts: a submodule called ``head``, or
+    ``fc`` as torchvision and :class:`~sklearn_robust.nn.ResNet` name it (so a
+    convolutional network's filters count, its linear read-out does not).
     """
     if hasattr(module, "encoder"):
         named = module.encoder.named_parameters()
     else:
-        named = ((n, p) for n, p in module.named_parameters() if not n.startswith("head."))
+        named = ((n, p) for n, p in module.named_parameters() if not n.startswith(("head.", "fc.")))
     return [param for _, param in named if param.ndim >= 2]
 
 

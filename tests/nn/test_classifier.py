@@ -24,7 +24,7 @@ from skorch.callbacks import Callback
 
 from sklearn_robust import KHEncoder
 from sklearn_robust.datasets import load_digits
-from sklearn_robust.nn import L2Penalty, LinearHead, RobustNetClassifier
+from sklearn_robust.nn import L2Penalty, LinearHead, RobustNetClassifier, SpectralPenalty
 
 from ..conftest import cuda
 
@@ -675,3 +675,15 @@ def test_adaboost_of_networks(blobs):
     assert len(boosted.estimators_) == 3
     assert all(isinstance(e, RobustNetClassifier) for e in boosted.estimators_)
     assert boosted.score(X, y) > clone(base).fit(X, y).score(X, y) + 0.1
+
+
+@pytest.mark.parametrize("penalty", [None, SpectralPenalty(1e-3)], ids=["none", "spectral"])
+def test_a_fitted_classifier_keeps_no_copy_of_its_training_data(penalty):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 64)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    clf = RobustNetClassifier(
+        penalty=penalty, module__hidden_sizes=(16,), max_epochs=2, random_state=0, device="cpu"
+    ).fit(X, y)
+    assert len(pickle.dumps(clf)) < X.nbytes / 4  # the weights, not the data
+    assert dict(clf.net_.callbacks_)["penalty_epoch_hook"].X_ is None

@@ -196,3 +196,13 @@ def test_convnet_beats_the_linear_baseline_on_the_real_cifar_subset():
         callbacks=[LRScheduler(policy="CosineAnnealingLR", T_max=epochs)],
     ).fit(X, y)  # fmt: skip
     assert clf.score(X_test, y_test) >= 0.45
+
+
+def test_l2_penalty_decays_the_filters_not_the_read_out():
+    from sklearn_robust.nn.penalties import encoding_weights
+
+    net = ResNet(**TINY)
+    weights = encoding_weights(net)
+    assert not any(w is net.fc.weight for w in weights)
+    convs = [m.weight for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(weights) == len(convs) and all(any(w is c for c in convs) for w in weights)
