@@ -20,9 +20,15 @@ def _parser():
         "compare",
         help="train the papers' model family on one split, attack it and write a report",
     )
-    compare.add_argument("--dataset", choices=("digits", "mnist", "csv"), default="digits")
+    compare.add_argument(
+        "--dataset", choices=("digits", "mnist", "cifar10", "csv"), default="digits"
+    )
     compare.add_argument("path", nargs="?", help="the CSV file for --dataset csv")
-    compare.add_argument("--data-dir", help="folder of the MNIST files (--dataset mnist)")
+    compare.add_argument(
+        "--data-dir",
+        help="the MNIST files' folder (--dataset mnist); CIFAR-10's files, folder, .tar.gz "
+        "or .npz (--dataset cifar10)",
+    )
     compare.add_argument("--models", help="comma-separated model names (default: all)")
     compare.add_argument("--attacks", default="noise,fgsm,pgd", help="comma-separated")
     compare.add_argument("--device", default="cpu", help="cpu, cuda or auto")

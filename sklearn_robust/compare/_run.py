@@ -25,6 +25,8 @@ from ..nn import (
     JacobianPenalty,
     L2Penalty,
     LinearHead,
+    RandomCropFlip,
+    ResNet,
     RobustNetClassifier,
     SpectralPenalty,
 )
@@ -42,7 +44,7 @@ from ..spectrum import PowerLawSpectrum
 from . import _measures as measures
 from ._measures import ATTACKS
 from ._probes import SOMMeasures, measure_densities, measure_som, som_probe
-from ._settings import SETTINGS, Settings
+from ._settings import SETTINGS, Settings, settings_for
 
 __all__ = [
     "ATTACKS",
@@ -53,7 +55,9 @@ __all__ = [
     "run_comparison",
 ]
 
-DATASETS = ("digits", "mnist", "csv")
+DATASETS = ("digits", "mnist", "cifar10", "csv")
+# Data sets of images on which the family is convolutional; the others get the MLPs.
+CONVOLUTIONAL_DATASETS = ("cifar10",)
 
 
 @dataclass
@@ -62,12 +66,16 @@ class ComparisonConfig:
 
     Parameters
     ----------
-    dataset : {"digits", "mnist", "csv"}
-        Data set the models are trained and evaluated on.
+    dataset : {"digits", "mnist", "cifar10", "csv"}
+        Data set the models are trained and evaluated on. CIFAR-10 gets the
+        convolutional family (see :func:`model_family`), the others the MLPs.
     data_path : str or None
-        MNIST: the folder of its files; CSV: the file (label in the last column).
+        MNIST: the folder of its files; CIFAR-10: its files (the official
+        python or binary version, or an ``.npz``, see
+        :func:`~sklearn_robust.datasets.load_cifar10`); CSV: the file (label
+        in the last column).
     models : sequence of str or None
-        Names from :func:`model_family`; None: all of them.
+        Names from :func:`model_family` for the data set; None: all of them.
     attacks : sequence of str
         Names of the attacks the models are evaluated under.
     quick : bool
@@ -105,7 +113,7 @@ class ComparisonConfig:
         unknown = set(self.attacks) - set(ATTACKS)
         if unknown or not self.attacks:
             raise ValueError(f"attacks must be among {ATTACKS}; got {list(self.attacks)}.")
-        known = list(model_family())
+        known = list(model_family(dataset=self.dataset))
         if self.models is not None:
             unknown = [m for m in self.models if m not in known]
             if unknown or not self.models:
@@ -114,6 +122,11 @@ class ComparisonConfig:
             raise ValueError(f"n_eval must be at least 10; got {self.n_eval}.")
         if self.dataset == "csv" and self.data_path is None:
             raise ValueError("dataset='csv' needs data_path, the CSV file.")
+        if self.dataset == "cifar10" and self.data_path is None:
+            raise ValueError(
+                "dataset='cifar10' needs data_path, its files (nothing is downloaded): the "
+                "official python or binary version, or an .npz of the images."
+            )
         resolve_device(self.device)  # an unknown name, or CUDA where there is none
         if not (isinstance(self.random_state, Integral) and 0 <= self.random_state < 2**32):
             raise ValueError(
@@ -121,14 +134,25 @@ class ComparisonConfig:
             )
 
     @property
+    def convolutional(self):
+        """Whether the data set gets the convolutional family."""
+        return self.dataset in CONVOLUTIONAL_DATASETS
+
+    @property
     def eval_size(self):
-        return self.n_eval or (100 if self.quick else 300)
+        if self.n_eval:
+            return self.n_eval
+        if self.convolutional:  # every evaluated image costs thousands of forward passes
+            return 50 if self.quick else 200
+        return 100 if self.quick else 300
 
     @property
     def model_names(self):
         if self.models is not None:
             return tuple(self.models)
-        return QUICK_MODELS if self.quick else tuple(model_family())
+        if self.quick:
+            return QUICK_CONVOLUTIONAL_MODELS if self.convolutional else QUICK_MODELS
+        return tuple(model_family(dataset=self.dataset))
 
 
 @dataclass
@@ -373,24 +397,33 @@ class ComparisonResults:
 
 
 QUICK_MODELS = ("backprop", "l2", "isometry-1", "kh-hybrid")
+QUICK_CONVOLUTIONAL_MODELS = ("resnet", "plain", "kh-hybrid")
+QUICK_CIFAR_SIZES = (2000, 500)  # training and test images of a quick CIFAR-10 run
 
 
-def model_family(quick=False, device="cpu", random_state=0):
-    """The papers' models: name -> unfitted estimator, all with one hidden layer of one width.
+def model_family(quick=False, device="cpu", random_state=0, dataset="digits"):
+    """The papers' models: name -> unfitted estimator.
 
-    Backprop MLP, L2, Jacobian and spectral penalties (Holzhausen et al.),
+    On digits, MNIST and CSV data: one hidden layer of one width for all, a
+    backprop MLP, L2, Jacobian and spectral penalties (Holzhausen et al.),
     isometry at two strengths (the isometric-representations paper) and the KH
     hybrid (a Krotov-Hopfield encoder learned without labels and a linear
-    read-out).
+    read-out). On CIFAR-10 (:data:`CONVOLUTIONAL_DATASETS`): a ResNet
+    (ResNet-20; ResNet-8 when quick) and its plain twin without skips (Jamroz
+    and Kurdziel; Lee and Vijayan probe ResNets' blocks), Holzhausen et al.'s
+    L2, Jacobian and spectral penalties on the ResNet's pooled penultimate
+    layer, and the KH hybrid on the 3,072 pixels.
 
     Parameters
     ----------
     quick : bool, default=False
-        Narrower networks and fewer epochs.
+        Smaller networks and fewer epochs.
     device : str, default="cpu"
         Torch device each estimator trains on.
     random_state : int, default=0
         Seed given to every estimator.
+    dataset : str, default="digits"
+        The data set (see :class:`ComparisonConfig`): which family.
 
     Returns
     -------
@@ -402,7 +435,15 @@ def model_family(quick=False, device="cpu", random_state=0):
     >>> from sklearn_robust.compare import model_family
     >>> list(model_family(quick=True))[:3]
     ['backprop', 'l2', 'jacobian']
+    >>> list(model_family(dataset="cifar10"))
+    ['resnet', 'plain', 'l2', 'jacobian', 'spectral', 'kh-hybrid']
     """
+    if dataset in CONVOLUTIONAL_DATASETS:
+        return _convolutional_family(quick, device, random_state)
+    return _mlp_family(quick, device, random_state)
+
+
+def _mlp_family(quick, device, random_state):
     width, epochs = (100, 8) if quick else (400, 30)
 
     def net(penalty=None):
@@ -435,12 +476,70 @@ def model_family(quick=False, device="cpu", random_state=0):
     }
 
 
+def _convolutional_family(quick, device, random_state):
+    """ResNet and plain twin, the penalties on the ResNet, and the KH hybrid, for CIFAR-10.
+
+    The networks train with Adam and a cosine learning-rate schedule; the full
+    run adds CIFAR's random crops and flips. The penalties act on the pooled
+    penultimate layer (``hidden``), where Holzhausen et al. put them on their
+    single hidden layer.
+    """
+    from skorch.callbacks import LRScheduler
+
+    epochs = 6 if quick else 15
+    architecture = (
+        {"module__blocks": (1, 1, 1), "module__widths": (8, 16, 32)} if quick else {}
+    )  # ResNet-8 of small widths when quick; ResNet-20 (He et al.) otherwise
+
+    def resnet(penalty=None, residual=True):
+        return RobustNetClassifier(
+            ResNet,
+            module__input_shape=(3, 32, 32),
+            module__residual=residual,
+            **architecture,
+            penalty=penalty,
+            lr=2e-3,
+            max_epochs=epochs,
+            batch_size=64,
+            augmentation=None if quick else RandomCropFlip(),
+            callbacks=[LRScheduler(policy="CosineAnnealingLR", T_max=epochs)],
+            device=device,
+            random_state=random_state,
+        )
+
+    # Holzhausen et al.'s encoder (their code's settings: 2000 units, p=3, k=2, delta=0.4,
+    # n=4.5), at this package's converging default rate; 200 epochs converge on the
+    # CIFAR-10 subset (benchmarks/README.md). The quick run stops early and says so.
+    encoder = KHEncoder(
+        n_components=400 if quick else 2000,
+        p=3.0,
+        k=2,
+        delta=0.4,
+        power=4.5,
+        n_epochs=30 if quick else 200,
+        random_state=random_state,
+        device=device,
+    )
+    read_out = RobustNetClassifier(
+        module=LinearHead, lr=3e-3, max_epochs=2 * epochs, device=device, random_state=random_state
+    )
+    return {
+        "resnet": resnet(),
+        "plain": resnet(residual=False),
+        "l2": resnet(L2Penalty(1e-4)),
+        "jacobian": resnet(JacobianPenalty(1e-2)),
+        "spectral": resnet(SpectralPenalty(1e-2)),
+        "kh-hybrid": Pipeline([("kh", encoder), ("scale", StandardScaler()), ("clf", read_out)]),
+    }
+
+
 def load_split(config):
     """``(X_train, X_test, y_train, y_test, description)`` for the configured data set.
 
-    Digits and CSV are split 70/30, stratified; MNIST trains on the training
-    files and tests on the official test set. Pixels are in [0, 1], so attacks
-    clip to that box; CSV data are attacked without a box.
+    Digits and CSV are split 70/30, stratified; MNIST and CIFAR-10 train on
+    the training files and test on the official test set (a quick CIFAR-10 run
+    on the first 2,000 training and 500 test images). Pixels are in [0, 1], so
+    attacks clip to that box; CSV data are attacked without a box.
     """
     if config.dataset == "digits":
         X, y = datasets.load_digits(return_X_y=True)
@@ -448,6 +547,15 @@ def load_split(config):
     elif config.dataset == "csv":
         X, y = datasets.load_csv(config.data_path, return_X_y=True)
         description = f"CSV {Path(config.data_path).name}"
+    elif config.dataset == "cifar10":
+        X_train, y_train = datasets.load_cifar10(config.data_path, split="train", return_X_y=True)
+        X_test, y_test = datasets.load_cifar10(config.data_path, split="test", return_X_y=True)
+        if config.quick:  # the files' first images: every class, in CIFAR's own order
+            n_train, n_test = QUICK_CIFAR_SIZES
+            X_train, y_train = X_train[:n_train], y_train[:n_train]
+            X_test, y_test = X_test[:n_test], y_test[:n_test]
+        description = f"CIFAR-10 ({len(X_train):,} training, {len(X_test):,} test images)"
+        return X_train, X_test, y_train, y_test, description
     else:
         X_train, y_train = datasets.load_mnist(config.data_path, split="train", return_X_y=True)
         X_test, y_test = datasets.load_mnist(config.data_path, split="test", return_X_y=True)
@@ -510,7 +618,7 @@ def run_comparison(config, progress=print, *, n_jobs=1, client=None) -> Comparis
         input_som=split.input_probe,
         n_evaluated=len(picked),
         max_eps={attack: split.search[attack]["max_eps"] for attack in config.attacks},
-        settings=SETTINGS,
+        settings=settings_for(config.convolutional),
     )
 
 
@@ -622,7 +730,7 @@ def _measure_model(name, index, n_models, split, config, progress):
 def _measure(name, index, n_models, split, config, progress):
     tag = f"[{index}/{n_models}] {name}"
     started = time.perf_counter()
-    model = model_family(config.quick, config.device, config.random_state)[name]
+    model = model_family(config.quick, config.device, config.random_state, config.dataset)[name]
     X_train, X_test, y_train, y_test = split.X_train, split.X_test, split.y_train, split.y_test
     X_eval, y_eval = split.X_eval, split.y_eval
     progress(f"{tag}: training on {len(X_train):,} examples")
@@ -637,7 +745,8 @@ def _measure(name, index, n_models, split, config, progress):
     hidden = _hidden_transform(model)
     spectrum, spectrum_rows = _spectrum(name, hidden, X_test, config.random_state)
     rows += spectrum_rows
-    plane = _plane(X_eval, config.random_state)
+    resolution = settings_for(config.convolutional).plane_resolution
+    plane = _plane(X_eval, config.random_state, resolution)
     landscape = decision_landscape(model, **plane)
     jmap = jacobian_norm_map(model, **plane)
     rows.append((name, measures.JACOBIAN_NORM_MEAN, float(np.mean(jmap.norms))))
@@ -683,14 +792,14 @@ def _attack(model, attack, split, config):
     return curve, distances
 
 
-def _plane(X, random_state):
+def _plane(X, random_state, resolution):
     """One random plane through the first evaluated example, shared by every model's maps."""
     center = X[0]
     extent = float(np.linalg.norm(center)) or 1.0
     return {
         "x": center,
         "extent": extent,
-        "resolution": SETTINGS.plane_resolution,
+        "resolution": resolution,
         "random_state": random_state,
     }
 

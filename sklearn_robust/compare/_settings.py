@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-__all__ = ["SETTINGS", "Settings"]
+__all__ = ["SETTINGS", "Settings", "settings_for"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,9 @@ class Settings:
         PCA dimensions of the hidden layer for the DP-GMM class densities (the
         authors used 16-64); fewer if the layer is narrower.
     plane_resolution : int
-        Points per side of the random plane of the landscapes.
+        Points per side of the random plane of the landscapes (15 for the
+        convolutional family: each point's exact Jacobian costs a backward
+        pass per hidden unit through the whole network).
     """
 
     som_size: int = 10
@@ -46,3 +48,8 @@ class Settings:
 
 
 SETTINGS = Settings()
+
+
+def settings_for(convolutional):
+    """The settings of a run: :data:`SETTINGS`, with a coarser plane for convolutional models."""
+    return replace(SETTINGS, plane_resolution=15) if convolutional else SETTINGS

@@ -25,6 +25,8 @@ from .conftest import make_comparison
         ({"models": ()}, "unknown model"),
         ({"n_eval": 9}, "n_eval must be at least 10"),
         ({"dataset": "csv"}, "needs data_path"),
+        ({"dataset": "cifar10"}, "needs data_path, its files"),
+        ({"dataset": "cifar10", "data_path": "x.npz", "models": ("backprop",)}, "unknown model"),
         ({"device": "tpu"}, "device"),
         ({"random_state": -1}, "random_state must be an integer"),
         ({"random_state": 2**32}, "random_state must be an integer"),
@@ -98,3 +100,48 @@ def test_an_infinite_median_is_kept_and_shown_censored_at_the_limit():
     assert text.loc["accuracy"].tolist() == ["0.9123", "0.8"]
     # Without a recorded limit (results made by hand) the number itself.
     assert make_comparison(values).summary(as_text=True).loc[median, "m"] == "inf"
+
+
+# ------------------------------------------------------- CIFAR-10: the convolutional family
+def tiny_cifar(path, n_train=60, n_test=30):
+    """A CIFAR-like .npz whose class is the brightest colour channel (3 classes)."""
+    rng = np.random.default_rng(0)
+    n = n_train + n_test
+    images = (rng.random((n, 32, 32, 3)) * 128).astype(np.uint8)
+    labels = np.arange(n) % 3
+    images[np.arange(n), :, :, labels] += 100
+    np.savez(path, X_train=images[:n_train], y_train=labels[:n_train],
+             X_test=images[n_train:], y_test=labels[n_train:])  # fmt: skip
+    return str(path)
+
+
+def test_cifar_gets_the_convolutional_family():
+    from sklearn_robust.nn import ResNet
+
+    family = _run.model_family(quick=True, dataset="cifar10")
+    assert list(family)[:2] == ["resnet", "plain"]
+    residual, plain = family["resnet"], family["plain"]
+    assert residual.module is ResNet and residual.module__residual
+    assert plain.module is ResNet and not plain.module__residual
+    assert residual.get_params()["module__widths"] == plain.get_params()["module__widths"]
+    config = ComparisonConfig(dataset="cifar10", data_path="x.npz", quick=True)
+    assert config.model_names == _run.QUICK_CONVOLUTIONAL_MODELS
+    assert config.eval_size == 50
+    assert list(_run.model_family(quick=True)) == list(
+        _run.model_family(quick=True, dataset="mnist")
+    )
+
+
+def test_a_cifar_run_measures_the_residual_and_the_plain_network(tmp_path):
+    from sklearn_robust.compare import run_comparison
+
+    config = ComparisonConfig(
+        dataset="cifar10", data_path=tiny_cifar(tmp_path / "tiny.npz"), quick=True,
+        models=("resnet", "plain"), attacks=("fgsm",), n_eval=10,
+    )  # fmt: skip
+    results = run_comparison(config, progress=lambda line: None)
+    summary = results.summary()
+    assert list(summary.columns) == ["resnet", "plain"]
+    assert "CIFAR-10 (60 training, 30 test images)" == results.data_description
+    assert summary.loc[measures.ACCURACY].between(0, 1).all()
+    assert np.isfinite(summary.loc[measures.HIDDEN_ALPHA]).all()
