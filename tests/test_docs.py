@@ -35,3 +35,15 @@ def test_docstring_examples_run(name):
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
+
+
+@pytest.mark.slow
+def test_readme_examples_run(tmp_path, monkeypatch):
+    """README's examples, as written (about 2 minutes: a KH encoder and a grid search)."""
+    monkeypatch.chdir(tmp_path)
+    readme = DOCS.parent / "README.md"
+    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.DOTALL)
+    assert blocks, "README.md has no python examples"
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, str(readme), "exec"), namespace)
