@@ -150,3 +150,21 @@ def test_a_bare_module_is_refused_with_the_way_out():
         pgd(torch.nn.Linear(192, 3), X, y, eps=0.1)
     with pytest.raises(TypeError, match="TorchClassifier"):
         as_torch(torch.nn.Linear(192, 3))
+
+
+def test_certification_and_landscapes_agree_with_the_trained_classifier(wrapped):
+    from sklearn_robust.robustness import certify, decision_landscape, jacobian_norm_map
+
+    X, _, clf, frozen = wrapped
+    draws = {"sigma": 0.1, "n0": 20, "n": 100, "random_state": 0}
+    for a, b in zip(certify(frozen, X[:5], **draws), certify(clf, X[:5], **draws), strict=True):
+        np.testing.assert_array_equal(a, b)
+    plane = {"x": X[0], "extent": 1.0, "resolution": 5, "random_state": 0}
+    np.testing.assert_array_equal(
+        decision_landscape(frozen, **plane).labels, decision_landscape(clf, **plane).labels
+    )
+    np.testing.assert_allclose(
+        jacobian_norm_map(frozen, output="decision", **plane).norms,
+        jacobian_norm_map(clf, output="decision", **plane).norms,
+        rtol=1e-5,
+    )
