@@ -31,6 +31,7 @@ from .._persistence import pickle_reduce, portable_state, restore_state
 from .._torch import eval_mode, module_device, resolve_device, seed_from, to_numpy, to_tensor
 from .._validation import FLOAT32_MAX, label_indices, validate_float_data
 from ..bridge import check_torch_output
+from ._logits import LogitClassifierMixin
 from ._training import (
     PenalizedNet,
     PenaltyEpochHook,
@@ -96,6 +97,7 @@ class RoutedParamsMixin:
 
 class RobustNetClassifier(
     RoutedParamsMixin,
+    LogitClassifierMixin,
     ClassifierMixin,
     TransformerMixin,
     ClassNamePrefixFeaturesOutMixin,
@@ -563,69 +565,8 @@ class RobustNetClassifier(
         X = validate_float_data(self, X, reset=False)
         return forward_batches(self.module_, to_tensor(X, module_device(self.module_)), output)
 
-    def decision_function(self, X):
-        """Logits; for two classes, the margin ``logit_1 - logit_0`` (1-D).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes), float32
-            Decision scores (logits) of each sample.
-        """
-        logits = self._forward(X)
-        if len(self.classes_) == 2:
-            logits = logits[:, 1] - logits[:, 0]
-        return to_numpy(logits)
-
-    def predict_proba(self, X):
-        """Softmax of the logits.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Probability of each class, in the order of ``classes_``.
-        """
-        return to_numpy(torch.softmax(self._forward(X), dim=1))
-
-    def predict_log_proba(self, X):
-        """Log-softmax of the logits.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            Log-probabilities of the classes, in the order of ``classes_``.
-        """
-        return to_numpy(torch.log_softmax(self._forward(X), dim=1))
-
-    def predict(self, X):
-        """Class with the largest logit.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Predicted class of each sample.
-        """
-        winners = to_numpy(self._forward(X).argmax(dim=1))
-        return self.classes_[winners]
+    def _logits(self, X):
+        return self._forward(X)
 
     def transform(self, X, layer=None):
         """The hidden representation of X, for spectra, probes and densities.

@@ -25,6 +25,7 @@ from .._persistence import pickle_reduce, portable_state, restore_state
 from .._torch import module_device, resolve_device, seed_from, to_numpy, to_tensor
 from .._validation import validate_float_data
 from ..bridge import check_torch_output
+from ._logits import LogitClassifierMixin
 from ._training import InterruptibleNet, seeded, skorch_device
 from .modules import ACTIVATIONS
 from .penalties import IsometryPenalty, PenaltyBatch
@@ -489,7 +490,7 @@ class StackedLILClassifier(
         return tags
 
 
-class StackedLILLevel(ClassifierMixin, BaseEstimator):
+class StackedLILLevel(LogitClassifierMixin, ClassifierMixin, BaseEstimator):
     """One level of a fitted :class:`StackedLILClassifier`, as a fitted classifier.
 
     Made by :meth:`StackedLILClassifier.level_view`. Like scikit-learn's
@@ -564,54 +565,6 @@ class StackedLILLevel(ClassifierMixin, BaseEstimator):
 
     def _logits(self, X):
         return self.classifier._levels(X)[self.level][0]
-
-    def decision_function(self, X):
-        """The level's logits; for two classes, ``logit_1 - logit_0`` (1-D).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes), float32
-            Decision scores of each sample.
-        """
-        logits = self._logits(X)
-        if logits.shape[1] == 2:
-            logits = logits[:, 1] - logits[:, 0]
-        return to_numpy(logits)
-
-    def predict_proba(self, X):
-        """Softmax of the level's logits.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Probability of each of the level's classes.
-        """
-        return to_numpy(torch.softmax(self._logits(X), dim=1))
-
-    def predict(self, X):
-        """The level's predicted labels.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Predicted label of each sample at this level.
-        """
-        return self.classes_[to_numpy(self._logits(X).argmax(1))]
 
     def to_torch_module(self, output="decision") -> torch.nn.Module:
         """The blocks up to this level, chained differentiably, and the level's head.

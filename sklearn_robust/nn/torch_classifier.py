@@ -12,9 +12,10 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 
 from .._persistence import pickle_reduce, portable_state, restore_state
-from .._torch import eval_mode, forward_in_chunks, resolve_device, to_numpy, to_tensor
+from .._torch import eval_mode, forward_in_chunks, resolve_device, to_tensor
 from .._validation import validate_float_data
 from ..bridge import check_torch_output
+from ._logits import LogitClassifierMixin
 from .modules import OutputOf, split_output
 
 __all__ = ["TorchClassifier"]
@@ -34,7 +35,7 @@ class _Reshaped(torch.nn.Module):
         return self.module(x)
 
 
-class TorchClassifier(ClassifierMixin, BaseEstimator):
+class TorchClassifier(LogitClassifierMixin, ClassifierMixin, BaseEstimator):
     """An already-trained torch module as a fitted scikit-learn classifier; it is never trained.
 
     Wraps a network trained elsewhere (a user's own, a pretrained torchvision
@@ -219,7 +220,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     def _check_output(self, X):
         """One forward pass on a few rows: a module that does not fit X or classes fails here."""
         try:
-            logits = self._logits(X)
+            logits = self._module_logits(X)
         except Exception as exc:  # whatever the user's module raises on input it cannot take
             shape = self._input_shape() or (X.shape[1],)
             raise ValueError(
@@ -232,12 +233,11 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
                 f"{len(self.classes_)} labels: it must return one score per class."
             )
 
-    def _validated(self, X):
-        X = validate_float_data(self, X, reset=False)
-        return X
+    def _logits(self, X):
+        return self._module_logits(validate_float_data(self, X, reset=False))
 
     @torch.no_grad()
-    def _logits(self, X):
+    def _module_logits(self, X):
         module = self._reshaped()
         device = self._device()
         with eval_mode(module):
@@ -249,55 +249,6 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
 
     def _reshaped(self):
         return _Reshaped(self.module, self._input_shape())
-
-    def decision_function(self, X):
-        """The module's scores (logits); for two classes, ``logit_1 - logit_0`` (1-D).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes), float32
-            Decision scores of each sample.
-        """
-        logits = self._logits(self._validated(X))
-        if len(self.classes_) == 2:
-            logits = logits[:, 1] - logits[:, 0]
-        return to_numpy(logits)
-
-    def predict_proba(self, X):
-        """Softmax of the module's scores.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Probability of each class, in the order of ``classes_``.
-        """
-        return to_numpy(torch.softmax(self._logits(self._validated(X)), dim=1))
-
-    def predict(self, X):
-        """The class of the largest score.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Predicted class of each sample.
-        """
-        winners = to_numpy(self._logits(self._validated(X)).argmax(dim=1))
-        return self.classes_[winners]
 
     def to_torch_module(self, output="decision") -> torch.nn.Module:
         """The module, taking rows, as the bridge and the attacks use it.
