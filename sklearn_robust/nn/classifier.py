@@ -720,8 +720,13 @@ class RobustNetClassifier(
 
 
 def _net_input(X, weights):
-    """What the net trains on: the float32 inputs, with their weights when there are any."""
-    X = X.astype(np.float32, copy=False)
+    """What the net trains on: the float32 inputs, with their weights when there are any.
+
+    A read-only array (a frozen or memory-mapped X, a DataFrame's values) is
+    copied: torch's batching would otherwise share it and warn that it is not
+    writable.
+    """
+    X = X.astype(np.float32, copy=not X.flags.writeable)
     return X if weights is None else {"X": X, "sample_weight": weights}
 
 

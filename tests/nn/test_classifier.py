@@ -1,6 +1,7 @@
 """Tests for sklearn_robust.nn.classifier (RobustNetClassifier)."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -687,3 +688,14 @@ def test_a_fitted_classifier_keeps_no_copy_of_its_training_data(penalty):
     ).fit(X, y)
     assert len(pickle.dumps(clf)) < X.nbytes / 4  # the weights, not the data
     assert dict(clf.net_.callbacks_)["penalty_epoch_hook"].X_ is None
+
+
+def test_a_read_only_training_set_trains_quietly():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    X.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RobustNetClassifier(max_epochs=1, random_state=0, device="cpu").fit(X, y)
+    assert not X.flags.writeable  # the caller's array is left as it was
