@@ -35,6 +35,9 @@ SOM_PGD_ACCURACY = "som_pgd_accuracy"
 DPGMM_LOG_DENSITY_MEAN = "dpgmm_log_density_mean"
 DPGMM_KL_MEAN = "dpgmm_kl_mean"
 DPGMM_N_CLUSTERS_MEAN = "dpgmm_n_clusters_mean"
+# Models with a Krotov-Hopfield encoder only: the share of its winning units that reached
+# the unit p-norm (KHEncoder.converged_fraction_); the papers' claims are about converged ones.
+KH_CONVERGED_FRACTION = "kh_converged_fraction"
 
 
 def _part(value, allowed, what):
@@ -100,7 +103,7 @@ def all_measures(attacks, certified_radius):
     --------
     >>> from sklearn_robust.compare._measures import ATTACKS, all_measures
     >>> len(all_measures(ATTACKS, 0.25)), len(all_measures(["pgd"], 0.25))
-    (28, 22)
+    (29, 23)
     """
     per_attack = [
         name(attack)
@@ -109,6 +112,7 @@ def all_measures(attacks, certified_radius):
     ]
     return (
         ACCURACY,
+        KH_CONVERGED_FRACTION,  # models with a KH encoder only
         *per_attack,
         HIDDEN_ALPHA,
         HIDDEN_ALPHA_R2,

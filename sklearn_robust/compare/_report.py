@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..hebbian import _CONVERGED_SHARE
 from . import _measures as measures
 
 __all__ = ["check_report_folder", "write_report"]
@@ -285,6 +286,7 @@ def _short_log_ticks(colorbar):
 
 # An eigenvalue below this share of the first is rounding noise of the float32 codes.
 _SPECTRUM_FLOOR = float(np.finfo(np.float32).eps)
+_KH_CONVERGED = _CONVERGED_SHARE  # the share of winning units KHEncoder calls converged
 
 
 def _spectra_figure(comparison):
@@ -565,8 +567,31 @@ def _read_spectra(comparison):
         + " (a representation whose exponent survives noise input imposes its own spectrum). "
         f"Eigenvalues below float32 precision ({_SPECTRUM_FLOOR:.1e} of the first) are "
         f"numerically zero and left out; the dashed lines are the power-law fits, over ranks "
-        f"{low}-{high} (shaded)."
+        f"{low}-{high} (shaded)." + _read_encoder_convergence(comparison)
     )
+
+
+def _read_encoder_convergence(comparison):
+    """A sentence per model with a KH encoder: converged, or not and what that means."""
+    sentences = []
+    for model in _models(comparison):
+        share = _value(comparison, model, measures.KH_CONVERGED_FRACTION)
+        if not np.isfinite(share):
+            continue
+        if share >= _KH_CONVERGED:
+            sentences.append(
+                f" {model}'s Krotov-Hopfield encoder converged: {share:.0%} of its winning "
+                "units reached the unit p-norm."
+            )
+        else:
+            sentences.append(
+                f" {model}'s Krotov-Hopfield encoder had not converged: {share:.0%} of its "
+                "winning units reached the unit p-norm (KHEncoder warns below "
+                f"{_KH_CONVERGED:.0%}), so its spectrum and robustness are those of an "
+                "unfinished encoder, not the converged one Holzhausen et al. describe; train "
+                "it longer (a run without --quick)."
+            )
+    return "".join(sentences)
 
 
 def _read_landscapes(comparison):

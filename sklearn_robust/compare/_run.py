@@ -736,6 +736,7 @@ def _measure(name, index, n_models, split, config, progress):
     progress(f"{tag}: training on {len(X_train):,} examples")
     model.fit(X_train, y_train)
     rows, curves, distances = [(name, measures.ACCURACY, model.score(X_test, y_test))], [], {}
+    rows += _encoder_rows(name, model)
     for attack in config.attacks:
         progress(f"{tag}: {attack} curve and critical distances")
         curve, distances[attack] = _attack(model, attack, split, config)
@@ -775,6 +776,16 @@ def _measure(name, index, n_models, split, config, progress):
         densities=densities,
         seconds=time.perf_counter() - started,
     )
+
+
+def _encoder_rows(name, model):
+    """How far a Krotov-Hopfield encoder in the model converged; no rows for other models."""
+    steps = model.steps if isinstance(model, Pipeline) else [(name, model)]
+    return [
+        (name, measures.KH_CONVERGED_FRACTION, float(step.converged_fraction_))
+        for _, step in steps
+        if isinstance(step, KHEncoder)
+    ]
 
 
 def _attack(model, attack, split, config):

@@ -271,3 +271,21 @@ def test_the_report_renders_in_a_browser_with_every_image(comparison, tmp_path):
     assert title, finished.stderr[-2000:]
     n_sections = len(_sections(folder))
     assert title.groups() == (str(n_sections), str(n_sections)) and n_sections == 8
+
+
+def test_the_kh_encoders_convergence_is_measured_and_read(comparison):
+    kh = measures.KH_CONVERGED_FRACTION
+    rows = comparison.results[comparison.results.measure == kh]
+    assert rows.model.tolist() == ["kh-hybrid"]  # models without an encoder have no row
+    share = float(rows.value.iloc[0])
+    assert 0.0 <= share <= 1.0
+    reading = _report._read_spectra(comparison)
+    verdict = "converged:" if share >= 0.9 else "had not converged"
+    assert f"kh-hybrid's Krotov-Hopfield encoder {verdict}" in reading
+
+
+@pytest.mark.parametrize(("share", "says"), [(0.97, "converged: 97%"), (0.3, "had not converged")])
+def test_the_reading_follows_the_converged_share(share, says):
+    values = {"kh": {measures.KH_CONVERGED_FRACTION: share}, "mlp": {measures.ACCURACY: 0.9}}
+    reading = _report._read_encoder_convergence(make_comparison(values))
+    assert reading.count("Krotov-Hopfield encoder") == 1 and f"encoder {says}" in reading
