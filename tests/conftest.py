@@ -1,9 +1,14 @@
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from hypothesis import settings
+
+# The real CIFAR-10 subset kept beside the project (../shared/data), for the tests on real data;
+# they skip, saying so, where it is absent.
+CIFAR_SUBSET = Path(__file__).resolve().parents[2] / "shared/data/cifar10-subset/cifar10-subset.npz"
 
 # CI replays the same property-test examples on every run, so that a landing
 # never hinges on a draw; locally hypothesis keeps exploring new ones.

@@ -11,7 +11,6 @@ import shutil
 import struct
 import tarfile
 import urllib.error
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,6 +27,8 @@ from sklearn_robust.datasets import (
     make_entangled_rings,
     make_torus,
 )
+
+from .conftest import CIFAR_SUBSET
 
 # --------------------------------------------------------------------------- helpers
 
@@ -566,7 +567,6 @@ CIFAR_CLASSES = [
     "ship",
     "truck",
 ]
-CIFAR_SUBSET = Path("/work/shared/data/cifar10-subset/cifar10-subset.npz")
 
 
 @pytest.fixture

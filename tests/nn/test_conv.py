@@ -1,7 +1,5 @@
 """Tests for sklearn_robust.nn.conv (ConvNet, ResNet and its plain twin)."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -10,6 +8,8 @@ from skorch.callbacks import LRScheduler
 from sklearn_robust import LayerActivations
 from sklearn_robust.datasets import load_cifar10
 from sklearn_robust.nn import BasicBlock, ConvNet, RandomCropFlip, ResNet, RobustNetClassifier
+
+from ..conftest import CIFAR_SUBSET
 
 TINY = {"input_shape": (3, 8, 8), "blocks": (1, 2), "widths": (4, 8)}
 
@@ -180,16 +180,13 @@ def test_augmented_training_is_reproducible_and_differs_from_plain():
     assert not np.allclose(first.predict_proba(X), plain.predict_proba(X))
 
 
-SUBSET = Path(__file__).resolve().parents[3] / "shared/data/cifar10-subset/cifar10-subset.npz"
-
-
 @pytest.mark.slow
 def test_convnet_beats_the_linear_baseline_on_the_real_cifar_subset():
     """The real CIFAR-10 subset (4,660 / 846 images): PCA(100) + logistic regression gets 0.32."""
-    if not SUBSET.is_file():
-        pytest.skip(f"the real CIFAR-10 subset is not at {SUBSET}")
-    X, y = load_cifar10(SUBSET, split="train", return_X_y=True)
-    X_test, y_test = load_cifar10(SUBSET, split="test", return_X_y=True)
+    if not CIFAR_SUBSET.is_file():
+        pytest.skip(f"the real CIFAR-10 subset is not at {CIFAR_SUBSET}")
+    X, y = load_cifar10(CIFAR_SUBSET, split="train", return_X_y=True)
+    X_test, y_test = load_cifar10(CIFAR_SUBSET, split="test", return_X_y=True)
     epochs = 5
     clf = RobustNetClassifier(
         ConvNet, max_epochs=epochs, batch_size=64, lr=2e-3, random_state=0, device="cpu",
