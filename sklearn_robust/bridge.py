@@ -550,12 +550,6 @@ class _SkorchScores(torch.nn.Module):
         return torch.log(proba.clamp_min(torch.finfo(proba.dtype).tiny))
 
 
-def _skorch_classifier(net):
-    if not getattr(net, "initialized_", False):
-        raise TypeError(f"The {type(net).__name__} is not initialized; fit it first.")
-    return _SkorchScores(net)
-
-
 def _robust_scaler(step):
     scale = None if step.scale_ is None else 1.0 / np.asarray(step.scale_)
     center = None if step.center_ is None else -np.asarray(step.center_)
@@ -835,7 +829,7 @@ _ADAPTERS = (
     (PCA, _pca),
     (LinearClassifierMixin, _linear_classifier),
     (MLPClassifier, _MLPLayers),
-    (NeuralNetClassifier, _skorch_classifier),
+    (NeuralNetClassifier, _SkorchScores),
 )
 
 # Steps made of other steps: their adapters also take the step's name, to name

@@ -181,10 +181,11 @@ class TorchClassifier(LogitClassifierMixin, ClassifierMixin, BaseEstimator):
                     f"y has labels {unknown[:5].tolist()} that are not in classes "
                     f"{self.classes_.tolist()}."
                 )
-        if self.input_shape is not None and X.shape[1] != math.prod(self._input_shape()):
+        shape = self._input_shape()
+        if shape is not None and X.shape[1] != math.prod(shape):
             raise ValueError(
-                f"input_shape {self._input_shape()} holds {math.prod(self._input_shape())} "
-                f"values per sample, but X has {X.shape[1]} features."
+                f"input_shape {shape} holds {math.prod(shape)} values per sample, but X has "
+                f"{X.shape[1]} features."
             )
         self._check_output(X[:2])
         return self
@@ -295,8 +296,3 @@ class TorchClassifier(LogitClassifierMixin, ClassifierMixin, BaseEstimator):
 
     def __setstate__(self, state):
         super().__setstate__(restore_state(state))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        return tags
