@@ -205,6 +205,11 @@ class ModelResult:
         Columns model, class, log_density, kl, n_clusters, radius: one row per class.
     seconds : float
         Wall time of the training and the measurements.
+    layers : LayerProbes or None
+        Per-layer probes of a network with stages (ResNets, ConvNets); None for the others.
+    memorisation : pandas.DataFrame or None
+        Columns model, class, memorisation, n: per-class memorisation scores
+        (``--memorisation``, the residual network only); None otherwise.
 
     Examples
     --------
@@ -228,6 +233,8 @@ class ModelResult:
     som: SOMMeasures
     densities: pd.DataFrame
     seconds: float
+    layers: object = None
+    memorisation: pd.DataFrame | None = None
 
 
 @dataclass
@@ -271,6 +278,12 @@ class ComparisonResults:
     max_eps : dict
         Attack -> the largest distance its critical distances searched; an
         example not fooled within it counts as infinitely far.
+    layers : dict
+        Model -> ``LayerProbes``: per-layer probes of the networks with stages.
+    isometry : IsometrySweep or None
+        The isometric-layer sweep in the paper's setting (MNIST and digits).
+    memorisation : pandas.DataFrame or None
+        Columns model, class, memorisation, n (``memorisation=True``).
 
     Examples
     --------
@@ -299,6 +312,9 @@ class ComparisonResults:
     n_evaluated: int | None = None
     settings: Settings = SETTINGS
     max_eps: dict = field(default_factory=dict)
+    layers: dict = field(default_factory=dict)
+    isometry: object = None
+    memorisation: pd.DataFrame | None = None
 
     @classmethod
     def from_models(cls, config, data_description, measured, **fields):
@@ -333,6 +349,8 @@ class ComparisonResults:
             som={m.name: m.som for m in measured},
             densities=pd.concat([m.densities for m in measured], ignore_index=True),
             timings={m.name: m.seconds for m in measured},
+            layers={m.name: m.layers for m in measured if m.layers is not None},
+            memorisation=_concat_or_none([m.memorisation for m in measured]),
             **fields,
         )
 
@@ -394,6 +412,12 @@ class ComparisonResults:
                 # The median is only known to lie beyond the search: its lower bound.
                 text.loc[median, np.isposinf(table.loc[median])] = f"> {limit:.3g}"
         return text
+
+
+def _concat_or_none(tables):
+    """The tables that are not None, one below the other; None if there are none."""
+    tables = [table for table in tables if table is not None]
+    return pd.concat(tables, ignore_index=True) if tables else None
 
 
 QUICK_MODELS = ("backprop", "l2", "isometry-1", "kh-hybrid")
