@@ -14,12 +14,17 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._torch import binary_exponent, resolve_device, to_numpy, to_tensor, torch_generator
+from ._torch import binary_exponent, resolve_device, to_numpy, torch_generator
 from ._validation import invalid_parameter
 
 __all__ = ["PowerLawFit", "PowerLawSpectrum", "covariance_spectrum", "fit_power_law"]
 
 WEIGHTINGS = ("uniform", "log")
+# The data product's floating-point type: float32 is the package's default (fast on any
+# device); float64 keeps the eigenvalues far below lambda_1 of heavy-tailed
+# representations, such as a Krotov-Hopfield layer's ReLU(h)^n.
+PRECISIONS = ("float32", "float64")
+_TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 # Eigenvalues at or below this fraction of lambda_1 are treated as zero. The data
 # product is formed in float32 (unit round-off ~6e-8), so its eigenvalues carry an
@@ -42,14 +47,19 @@ _PARAMETER_CONSTRAINTS = {
     "weighting": [StrOptions(set(WEIGHTINGS))],
     # A name is checked by resolve_device, as torch reads it.
     "device": [str, torch.device, None],
+    "precision": [StrOptions(set(PRECISIONS))],
 }
 
 
 @validate_params(
-    {"X": ["array-like"], "device": _PARAMETER_CONSTRAINTS["device"]},
+    {
+        "X": ["array-like"],
+        "device": _PARAMETER_CONSTRAINTS["device"],
+        "precision": _PARAMETER_CONSTRAINTS["precision"],
+    },
     prefer_skip_nested_validation=True,
 )
-def covariance_spectrum(X, device="auto"):
+def covariance_spectrum(X, device="auto", precision="float32"):
     """Compute the eigenvalues of the sample covariance of ``X``, largest first.
 
     Parameters
@@ -58,6 +68,10 @@ def covariance_spectrum(X, device="auto"):
         Data, one row per sample. Must be finite and have at least 2 samples.
     device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
         Where the data product is computed; ``"auto"`` picks CUDA when available.
+    precision : {"float32", "float64"}, default="float32"
+        Floating-point type of the data product. float32 is accurate to about
+        ``1e-7 * lambda_1`` in every eigenvalue; float64 to about ``1e-16 * lambda_1``,
+        for spectra whose tail lies far below their top.
 
     Returns
     -------
@@ -72,12 +86,12 @@ def covariance_spectrum(X, device="auto"):
 
     Notes
     -----
-    The ``O(n d min(n, d))`` product of the centred data is computed in float32
-    with torch, on the data divided by a power of two that brings it into
-    ``[-1, 1]`` (an exact scaling): float32 squares overflow from about ``1e19``
-    and underflow under about ``1e-19``. The small eigenproblem is solved in
-    float64 so that the tail of the spectrum is not lost to the solver's
-    round-off, and the eigenvalues are scaled back.
+    The ``O(n d min(n, d))`` product of the centred data is computed in
+    ``precision`` (float32 by default) with torch, on the data divided by a power
+    of two that brings it into ``[-1, 1]`` (an exact scaling): float32 squares
+    overflow from about ``1e19`` and underflow under about ``1e-19``. The small
+    eigenproblem is solved in float64 so that the tail of the spectrum is not
+    lost to the solver's round-off, and the eigenvalues are scaled back.
 
     Examples
     --------
@@ -87,7 +101,7 @@ def covariance_spectrum(X, device="auto"):
     >>> np.round(covariance_spectrum(X, device="cpu"), 4)
     array([1.3333, 0.3333])
     """
-    eigenvalues, exponent = _scaled_spectrum(X, device)
+    eigenvalues, exponent = _scaled_spectrum(X, device, precision)
     with np.errstate(over="ignore", under="ignore"):
         scaled_back = np.ldexp(eigenvalues, 2 * exponent)
     overflow = np.isinf(scaled_back)
@@ -102,7 +116,7 @@ def covariance_spectrum(X, device="auto"):
     return scaled_back
 
 
-def _scaled_spectrum(X, device):
+def _scaled_spectrum(X, device, precision="float32"):
     """The covariance spectrum of ``X / 2^e`` and ``e``: that of ``X`` is ``4^e`` times it.
 
     The power of two keeps the data in ``[-1, 1]`` for the float32 product, whatever
@@ -118,7 +132,9 @@ def _scaled_spectrum(X, device):
     centred = np.ldexp(X, -first)
     centred -= centred.mean(axis=0)
     second = binary_exponent(centred)
-    centred = to_tensor(np.ldexp(centred, -second), resolve_device(device))
+    centred = torch.as_tensor(
+        np.ldexp(centred, -second), dtype=_TORCH_DTYPES[precision], device=resolve_device(device)
+    )
     product = _scatter_matrix(centred) / (n_samples - 1)
     eigenvalues = to_numpy(torch.linalg.eigvalsh(product.double())).astype(np.float64)
     eigenvalues = np.clip(eigenvalues[::-1], 0.0, None)  # eigvalsh is ascending
@@ -350,6 +366,10 @@ class PowerLawSpectrum(BaseEstimator):
         Weighting of the ranks; ``"log"`` weights rank ``n`` by ``1/n``.
     device : {"auto", "cpu", "cuda"} or torch.device, default="auto"
         Where the covariance product is computed.
+    precision : {"float32", "float64"}, default="float32"
+        Floating-point type of the covariance product (see
+        :func:`covariance_spectrum`): float64 for representations whose spectrum
+        falls far below its top, such as a Krotov-Hopfield layer's.
 
     Attributes
     ----------
@@ -391,11 +411,14 @@ class PowerLawSpectrum(BaseEstimator):
 
     _parameter_constraints: dict = dict(_PARAMETER_CONSTRAINTS)
 
-    def __init__(self, n_min=11, n_max=500, weighting="uniform", device="auto"):
+    def __init__(
+        self, n_min=11, n_max=500, weighting="uniform", device="auto", precision="float32"
+    ):
         self.n_min = n_min
         self.n_max = n_max
         self.weighting = weighting
         self.device = device
+        self.precision = precision
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -598,7 +621,7 @@ class PowerLawSpectrum(BaseEstimator):
 
         Unlike :func:`covariance_spectrum`'s, it is finite for any finite ``X``.
         """
-        return _scaled_spectrum(X, self.device)[0]
+        return _scaled_spectrum(X, self.device, self.precision)[0]
 
     def _fit_spectrum(self, eigenvalues):
         """fit_power_law with this estimator's settings."""

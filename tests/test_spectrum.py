@@ -88,6 +88,21 @@ def test_spectrum_matches_numpy_both_paths(shape):
     assert np.all(np.diff(spectrum) <= 0) and np.all(spectrum >= 0)
 
 
+def test_float64_precision_keeps_the_tail_float32_rounds_off():
+    # Eigenvalues from 1 down to 1e-10 of the top: float32's product is accurate to about
+    # 1e-7 of lambda_1 in each, float64's to about 1e-16, so only float64 has the tail.
+    rng = np.random.default_rng(3)
+    q, _ = np.linalg.qr(rng.normal(size=(12, 12)))
+    X = rng.normal(size=(400, 12)) * np.logspace(0, -5, 12) @ q.T
+    expected = numpy_spectrum(X)
+    precise = covariance_spectrum(X, device="cpu", precision="float64")
+    rounded = covariance_spectrum(X, device="cpu")
+    np.testing.assert_allclose(precise, expected, rtol=1e-5)
+    assert np.abs(rounded[-1] - expected[-1]) > 1e-3 * expected[-1]
+    est = PowerLawSpectrum(n_min=1, n_max=12, device="cpu", precision="float64").fit(X)
+    np.testing.assert_allclose(est.eigenvalues_, expected / expected[0], rtol=1e-5)
+
+
 def test_spectrum_float32_input_and_constant_columns():
     X = np.random.default_rng(2).normal(size=(100, 6)).astype(np.float32)
     X[:, 2] = 5.0  # zero variance: an exact zero eigenvalue, never negative
@@ -347,6 +362,7 @@ def test_two_features_give_an_exact_slope_with_infinite_error():
         ({"n_max": 5, "n_min": 5}, "n_max"),
         ({"weighting": "sqrt"}, "weighting"),
         ({"n_max": 2.5}, "n_max"),
+        ({"precision": "float16"}, "precision"),
     ],
 )
 def test_estimator_rejects_bad_parameters(params, name):
