@@ -14,10 +14,13 @@ Examples
 'som_bmu_shift_noise_hidden'
 >>> measures.certified_accuracy(0.25)
 'certified_accuracy_r0.25'
+>>> measures.layer_bmu_shift("pgd", "layer2")
+'layer_bmu_shift_pgd_layer2'
 """
 
 from __future__ import annotations
 
+import re
 from numbers import Real
 
 ATTACKS = ("noise", "fgsm", "pgd")  # of the curves and critical distances
@@ -35,6 +38,10 @@ SOM_PGD_ACCURACY = "som_pgd_accuracy"
 DPGMM_LOG_DENSITY_MEAN = "dpgmm_log_density_mean"
 DPGMM_KL_MEAN = "dpgmm_kl_mean"
 DPGMM_N_CLUSTERS_MEAN = "dpgmm_n_clusters_mean"
+# The per-layer probes of networks with stages (sklearn_robust.compare._layers): accuracy on
+# the evaluated examples under Lee and Vijayan's L-inf PGD and under their uniform noise.
+LAYER_PGD_ACCURACY = "layer_pgd_accuracy"
+LAYER_NOISE_ACCURACY = "layer_noise_accuracy"
 # Models with a Krotov-Hopfield encoder only: the share of its winning units that reached
 # the unit p-norm (KHEncoder.converged_fraction_); the papers' claims are about converged ones.
 KH_CONVERGED_FRACTION = "kh_converged_fraction"
@@ -80,12 +87,84 @@ def som_bmu_shift(perturbation, layer):
     return f"som_bmu_shift_{perturbation}_{_part(layer, LAYERS, 'layer')}"
 
 
+def _stage(layer):
+    """A network's stage, ``"layer1"``, ``"layer2"``, ...: how many depends on the network."""
+    if not (isinstance(layer, str) and re.fullmatch(r"layer[1-9][0-9]*", layer)):
+        raise ValueError(f"layer must be a stage name 'layer1', 'layer2', ...; got {layer!r}.")
+    return layer
+
+
+def layer_som_loss(layer):
+    """The last epoch's training loss of the stage's SOM (Lee and Vijayan, figure 3)."""
+    return f"layer_som_loss_{_stage(layer)}"
+
+
+def layer_class_spread(layer):
+    """Mean over the classes of ``D_class`` on the stage's map (training data)."""
+    return f"layer_class_spread_{_stage(layer)}"
+
+
+def layer_class_spread_correct(layer):
+    """Mean over the classes of the distance from the test inputs' top BMUs to their class's
+    training centre, for the inputs the network classifies correctly."""
+    return f"layer_class_spread_correct_{_stage(layer)}"
+
+
+def layer_class_spread_wrong(layer):
+    """As :func:`layer_class_spread_correct`, for the inputs the network gets wrong."""
+    return f"layer_class_spread_wrong_{_stage(layer)}"
+
+
+def layer_bmu_shift(perturbation, layer):
+    """Mean grid distance of the stage's top BMUs between clean and perturbed examples."""
+    perturbation = _part(perturbation, PERTURBATIONS, "perturbation")
+    return f"layer_bmu_shift_{perturbation}_{_stage(layer)}"
+
+
+def layer_dpgmm_log_density_spread(layer):
+    """Standard deviation across classes of the classes' mean held-out log density."""
+    return f"layer_dpgmm_log_density_spread_{_stage(layer)}"
+
+
+def layer_dpgmm_kl_mean(layer):
+    """Mean over the classes of the KL to the max-entropy Gaussian, on the stage."""
+    return f"layer_dpgmm_kl_mean_{_stage(layer)}"
+
+
+def layer_dpgmm_n_clusters_mean(layer):
+    """Mean over the classes of the occupied DP-GMM components, on the stage."""
+    return f"layer_dpgmm_n_clusters_mean_{_stage(layer)}"
+
+
+LAYER_MEASURES = (
+    layer_som_loss,
+    layer_class_spread,
+    layer_class_spread_correct,
+    layer_class_spread_wrong,
+    layer_dpgmm_log_density_spread,
+    layer_dpgmm_kl_mean,
+    layer_dpgmm_n_clusters_mean,
+)  # one per stage each, besides the BMU shifts
+
+
+def layer_measures(stages):
+    """Every per-layer name of a network with these stages; none without stages."""
+    if not stages:
+        return ()
+    return (
+        LAYER_PGD_ACCURACY,
+        LAYER_NOISE_ACCURACY,
+        *(name(stage) for stage in stages for name in LAYER_MEASURES),
+        *(layer_bmu_shift(p, stage) for stage in stages for p in PERTURBATIONS),
+    )
+
+
 def dpgmm_radius_spearman(quantity):
     """Spearman correlation across classes of a DP-GMM quantity with the certified radius."""
     return f"dpgmm_{_part(quantity, DENSITY_QUANTITIES, 'quantity')}_radius_spearman"
 
 
-def all_measures(attacks, certified_radius):
+def all_measures(attacks, certified_radius, stages=()):
     """Every name a run with these attacks can write, section by section.
 
     Parameters
@@ -94,6 +173,9 @@ def all_measures(attacks, certified_radius):
         Among :data:`ATTACKS`.
     certified_radius : float
         The radius of the certified accuracy.
+    stages : sequence of str, default=()
+        The stages (``"layer1"``, ...) of the networks probed layer by layer;
+        none: no per-layer names.
 
     Returns
     -------
@@ -104,6 +186,8 @@ def all_measures(attacks, certified_radius):
     >>> from sklearn_robust.compare._measures import ATTACKS, all_measures
     >>> len(all_measures(ATTACKS, 0.25)), len(all_measures(["pgd"], 0.25))
     (29, 23)
+    >>> len(all_measures(ATTACKS, 0.25, stages=["layer1", "layer2", "layer3"]))
+    58
     """
     per_attack = [
         name(attack)
@@ -127,4 +211,5 @@ def all_measures(attacks, certified_radius):
         DPGMM_KL_MEAN,
         DPGMM_N_CLUSTERS_MEAN,
         *(dpgmm_radius_spearman(quantity) for quantity in DENSITY_QUANTITIES),
+        *layer_measures(stages),
     )
