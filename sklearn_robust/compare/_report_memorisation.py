@@ -85,7 +85,7 @@ def draw(comparison):
     table = _joined(comparison)
     models = _model_order(comparison, table)
     fig, axes = _subplots(
-        len(_AGAINST), len(models), figsize=(3.6 * len(models) + 0.6, 6.6), sharey=True
+        len(_AGAINST), len(models), figsize=(max(5.0, 3.6 * len(models) + 0.6), 6.6), sharey=True
     )
     for column, model in enumerate(models):
         rows = table[table.model == model]
@@ -93,7 +93,7 @@ def draw(comparison):
             _panel(axes[row, column], rows, measure, label, model)
     for ax in axes[:, 0]:
         ax.set_ylabel("mean memorisation")
-    fig.suptitle("per class: memorisation (Feldman and Zhang) vs DP-GMM density and radius")
+    fig.suptitle("per class: memorisation vs DP-GMM density and certified radius")
     return fig
 
 
@@ -174,7 +174,7 @@ def _correlation_sentence(words, rho, n, measure):
         meaning = f", the more memorised classes having the {more} {subject}"
     level = (
         f"it {'differs' if significant else 'does not differ'} from 0 at the 5% level "
-        f"(|rho| > {critical:.2f} would)"
+        f"(critical |rho| {critical:.2f})"
         if np.isfinite(critical)
         else "too few classes to test it"
     )
