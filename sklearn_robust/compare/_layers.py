@@ -205,6 +205,7 @@ def measure_layers(name, model, split, config, progress=print):
     stages = staged_layers(model)
     if not stages:
         raise ValueError(f"model {name!r} has no stages (layer1, layer2, ...) to probe.")
+    progress(f"[{name}] L-inf PGD and uniform noise on {len(split.X_eval):,} examples")
     perturbed = _perturbations(model, split, config)
     accuracy = {
         "clean": float(model.score(split.X_eval, split.y_eval)),
@@ -276,6 +277,7 @@ def layer_som(config):
 def _probe_stage(probes, stage, codes, split, correct, config):
     """The stage's SOM, its ``D_class`` (all, correct, wrong) and the BMU shifts, in place."""
     k = LAYER_PROTOCOL.top_k
+    # On the raw vector codes, as the paper's maps: the cosine metric ignores their scale.
     som = layer_som(config).fit(codes["train"])
     probes.soms[stage] = som
     probes.som_loss[stage] = [float(loss) for loss in som.loss_history_]

@@ -286,17 +286,20 @@ def _read_densities(comparison):
     for model, summary in summaries.items():
         table = comparison.layers[model].densities
         last = list(summary["spread"])[-1]
-        rows = table[table.layer == last].dropna(subset=["log_density"])
-        densest = rows.loc[rows.log_density.idxmax()]
-        sparsest = rows.loc[rows.log_density.idxmin()]
         text.append(
             f"{model}: the classes' mean held-out log densities spread (std across classes) "
             f"{_listed(summary['spread'])} nats; mean KL to the max-entropy Gaussian "
             f"{_listed(summary['kl'])}; mean occupied components "
             f"{_listed(summary['n_clusters'], 1)}."
-            f" At {last} class {densest['class']} is the densest ({densest.log_density:.1f}) and "
-            f"class {sparsest['class']} the least dense ({sparsest.log_density:.1f})."
         )
+        rows = table[table.layer == last].dropna(subset=["log_density"])
+        if len(rows):  # classes without test rows have no held-out density
+            densest = rows.loc[rows.log_density.idxmax()]
+            sparsest = rows.loc[rows.log_density.idxmin()]
+            text.append(
+                f"At {last} class {densest['class']} is the densest ({densest.log_density:.1f}) "
+                f"and class {sparsest['class']} the least dense ({sparsest.log_density:.1f})."
+            )
     if len(models) > 1:
         last_spread = {m: list(s["spread"].values())[-1] for m, s in summaries.items()}
         widest = max(last_spread, key=last_spread.get)

@@ -99,6 +99,7 @@ def test_measure_layers_probes_every_stage(probed, split):
     (probes, _), lines = probed[0]["resnet"], probed[1]
     assert probes.layers == tuple(STAGES)
     assert "[resnet] layer2: SOM, D_class, BMU shift" in lines
+    assert "[resnet] L-inf PGD and uniform noise on 30 examples" in lines
     n_eval, k = len(split.X_eval), LAYER_PROTOCOL.top_k
     for stage in STAGES:
         som = probes.soms[stage]
