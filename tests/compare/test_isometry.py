@@ -60,7 +60,7 @@ def test_the_subsample_is_seeded_and_bounded():
 
 
 def test_the_setting_is_the_papers():
-    setting = IsometrySetting.for_config(ComparisonConfig(dataset="digits"))
+    setting = IsometrySetting.for_config(ComparisonConfig(dataset="mnist"))
     assert setting.hidden_sizes == (100, 100, 100, 100)
     assert setting.activation == "tanh"
     assert setting.batch_size == 100
@@ -75,7 +75,13 @@ def test_the_setting_is_the_papers():
     assert (setting.pgd_eps, setting.pgd_steps) == (0.5, 10)
     with pytest.raises(dataclasses.FrozenInstanceError):
         setting.batch_size = 10
-    assert IsometrySetting.for_config(ComparisonConfig(quick=True)).updates < 3000
+
+    def updates(**config):
+        return IsometrySetting.for_config(ComparisonConfig(**config)).updates
+
+    # Shortened where the run is not the paper's: quick, or not MNIST.
+    assert updates(dataset="mnist", quick=True) == updates(dataset="digits") == 600
+    assert updates(dataset="digits", quick=True) == 120
 
 
 def test_the_estimator_is_one_lil_with_the_papers_term():
@@ -91,8 +97,10 @@ def test_deviations_say_what_differs():
     assert "5,000 MNIST images, not the paper's 60,000" in mnist
     assert "60 epochs of 50 batches make 3,000 Adam updates" in mnist
     assert "300 test images" in mnist
+    assert "Adam updates, 20% of" not in mnist  # the paper's number of updates
     digits = " ".join(deviations(ComparisonConfig(dataset="digits", quick=True)))
-    assert "not the paper's MNIST" in digits and "quick run" in digits
+    assert "not the paper's MNIST" in digits
+    assert "120 Adam updates, 4% of the paper's 3,000 (a quick run and data other" in digits
 
 
 def test_beta_zero_trains_without_the_term(monkeypatch):
