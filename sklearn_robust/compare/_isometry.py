@@ -227,7 +227,7 @@ def deviations(config, n_train=None, n_eval=None):
             if applies
         ]
         sentences.append(
-            f"The networks train for {setting.updates:,} Adam updates, "
+            f"The networks train for about {setting.updates:,} Adam updates, "
             f"{setting.updates / PAPER_UPDATES:.0%} of the paper's {PAPER_UPDATES:,} "
             f"({' and '.join(reasons)}), to keep the sweep short."
         )

@@ -104,9 +104,15 @@ def read(comparison):
     """
     sweep = comparison.isometry
     table = sweep.table.set_index("beta")
+    eps = sweep.setting.pgd_eps
     sentences = [
         _read_robustness(table, "fgsm_auc", "FGSM (accuracy averaged over log eps)"),
-        _read_robustness(table, "pgd_accuracy_min", "PGD (worst accuracy over step sizes)"),
+        _read_robustness(
+            table,
+            "pgd_accuracy_min",
+            "PGD (worst accuracy over step sizes)",
+            all_lost=f" (its L-inf ball of {eps:g} is {eps:.0%} of the [0, 1] pixel range)",
+        ),
         _read_cost(table),
         _read_diagnostic(table),
         _scale_note(table),
@@ -124,10 +130,10 @@ def _trend(table, column):
     return float(spearmanr(table.index[finite], values[finite]).statistic)
 
 
-def _read_robustness(table, column, what):
+def _read_robustness(table, column, what, all_lost=""):
     """Which beta is most robust, by how much over beta = 0, and the trend."""
     if table[column].max() == 0:
-        return f"Under {what}, every network falls to 0.000."
+        return f"Under {what}, every network falls to 0.000{all_lost}."
     best = table[column].idxmax()
     value = table.loc[best, column]
     if 0.0 not in table.index:

@@ -6,6 +6,7 @@ import math
 import types
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
@@ -100,7 +101,7 @@ def test_deviations_say_what_differs():
     assert "Adam updates, 20% of" not in mnist  # the paper's number of updates
     digits = " ".join(deviations(ComparisonConfig(dataset="digits", quick=True)))
     assert "not the paper's MNIST" in digits
-    assert "120 Adam updates, 4% of the paper's 3,000 (a quick run and data other" in digits
+    assert "about 120 Adam updates, 4% of the paper's 3,000 (a quick run and data other" in digits
 
 
 def test_beta_zero_trains_without_the_term(monkeypatch):
@@ -197,3 +198,24 @@ def test_the_section_draws_and_reads_the_numbers(sweep_and_attacks):
     assert "square of the input scale" in reading
     assert sweep.deviations[0] in reading
     assert _report_isometry.sections_for(types.SimpleNamespace(isometry=None)) == ()
+
+
+def _table(**columns):
+    return pd.DataFrame({"beta": [0.0, 0.1, 1.0, 10.0], **columns}).set_index("beta")
+
+
+def test_the_reading_sides_with_or_against_the_paper():
+    rising = _table(fgsm_auc=[0.2, 0.3, 0.4, 0.5])
+    reading = _report_isometry._read_robustness(rising, "fgsm_auc", "FGSM")
+    assert "beta = 10 is the most robust: 0.500 against 0.200 at beta = 0 (+0.300)" in reading
+    assert "rises with beta, as in the paper (Spearman rho +1.00)" in reading
+    flat = _table(fgsm_auc=[0.5, 0.3, 0.4, 0.2])
+    assert "no beta > 0 beats beta = 0 (0.500)" in _report_isometry._read_robustness(
+        flat, "fgsm_auc", "FGSM"
+    )
+    lost = _report_isometry._read_robustness(_table(pgd=[0.0] * 4), "pgd", "PGD", " (big)")
+    assert lost == "Under PGD, every network falls to 0.000 (big)."
+    cheaper = _report_isometry._read_cost(_table(accuracy=[0.90, 0.91, 0.92, 0.93]))
+    assert "+2.0 points at beta = 1 and +3.0 points at beta = 10, unlike the paper" in cheaper
+    costly = _report_isometry._read_cost(_table(accuracy=[0.93, 0.92, 0.91, 0.85]))
+    assert "-8.0 points at beta = 10, as in the paper's table 1" in costly
