@@ -419,13 +419,7 @@ def measure_isometry_sweep(split, config, progress=print):
     epochs = setting.epochs_for(len(split.X_train))
     rows, fgsm_rows, pgd_rows = [], [], []
     for index, beta in enumerate(setting.betas, start=1):
-        start = time.perf_counter()
-        model = setting.estimator(beta, epochs, config.random_state, config.device)
-        model.fit(split.X_train, split.y_train)
-        fgsm_curve = _fgsm_curve(model, split, setting)
-        pgd_curve = _pgd_curve(model, split, setting, config.random_state)
-        row = _row(model, beta, split, setting, config.random_state, fgsm_curve, pgd_curve)
-        row["seconds"] = time.perf_counter() - start
+        row, fgsm_curve, pgd_curve = _measure_beta(beta, epochs, split, setting, config)
         rows.append(row)
         fgsm_rows += [(beta, eps, acc) for eps, acc in fgsm_curve]
         pgd_rows += [(beta, step, acc) for step, acc in pgd_curve]
@@ -439,15 +433,25 @@ def measure_isometry_sweep(split, config, progress=print):
     )
 
 
+def _measure_beta(beta, epochs, split, setting, config):
+    """Train one LIL; its table row (timed) and its FGSM and PGD curves."""
+    start = time.perf_counter()
+    model = setting.estimator(beta, epochs, config.random_state, config.device)
+    model.fit(split.X_train, split.y_train)
+    fgsm_curve = _fgsm_curve(model, split, setting)
+    pgd_curve = _pgd_curve(model, split, setting, config.random_state)
+    row = _row(model, beta, split, setting, config.random_state, fgsm_curve, pgd_curve)
+    row["seconds"] = time.perf_counter() - start
+    return row, fgsm_curve, pgd_curve
+
+
 def _fgsm_curve(model, split, setting):
     """``[(eps, accuracy)]`` of L-inf FGSM on the evaluated images."""
-    return [
-        (
-            eps,
-            _accuracy(model, fgsm(model, split.X_eval, split.y_eval, eps, clip=split.clip), split),
-        )
-        for eps in setting.fgsm_eps
-    ]
+    curve = []
+    for eps in setting.fgsm_eps:
+        X_adv = fgsm(model, split.X_eval, split.y_eval, eps, clip=split.clip)
+        curve.append((eps, _accuracy(model, X_adv, split)))
+    return curve
 
 
 def _pgd_curve(model, split, setting, random_state):
