@@ -34,6 +34,20 @@ def _parser():
     compare.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     compare.add_argument("--n-eval", type=int, help="test examples attacked and certified")
     compare.add_argument("--random-state", type=int, default=0)
+    compare.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train every model N times (random states R, R+1, ...): the summary gives mean "
+        "and spread, each claim counts the seeds that agree (default 1)",
+    )
+    compare.add_argument(
+        "--memorisation",
+        action="store_true",
+        help="also estimate per-class memorisation (Feldman and Zhang) of the unregularised "
+        "network: 8 more trainings on random subsets (4 with --quick)",
+    )
     compare.add_argument("--out", default="report", help="report folder (default: report)")
     compare.add_argument("--quick", action="store_true", help="fewer models and epochs (< 1 min)")
     compare.add_argument(
@@ -80,6 +94,8 @@ def _config(args):
         n_eval=args.n_eval,
         device=args.device,
         random_state=args.random_state,
+        seeds=args.seeds,
+        memorisation=args.memorisation,
     )
 
 

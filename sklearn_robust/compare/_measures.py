@@ -32,6 +32,12 @@ ACCURACY = "accuracy"
 HIDDEN_ALPHA = "hidden_alpha"
 HIDDEN_ALPHA_R2 = "hidden_alpha_r2"
 HIDDEN_ALPHA_WHITE_NOISE = "hidden_alpha_white_noise"
+# The same fit on white noise of the representation's shape, whose true exponent is 0:
+# Holzhausen et al.'s calibration, the error of the fitted exponents.
+HIDDEN_ALPHA_CALIBRATION = "hidden_alpha_calibration"
+# Feldman and Zhang's memorisation, averaged over the training examples scored
+# (``memorisation=True``, the unregularised network only).
+MEMORISATION_MEAN = "memorisation_mean"
 JACOBIAN_NORM_MEAN = "jacobian_norm_mean_on_plane"
 SOM_PGD_L2_NORM = "som_pgd_l2_norm"
 SOM_PGD_ACCURACY = "som_pgd_accuracy"
@@ -185,9 +191,9 @@ def all_measures(attacks, certified_radius, stages=()):
     --------
     >>> from sklearn_robust.compare._measures import ATTACKS, all_measures
     >>> len(all_measures(ATTACKS, 0.25)), len(all_measures(["pgd"], 0.25))
-    (29, 23)
+    (31, 25)
     >>> len(all_measures(ATTACKS, 0.25, stages=["layer1", "layer2", "layer3"]))
-    58
+    60
     """
     per_attack = [
         name(attack)
@@ -201,6 +207,7 @@ def all_measures(attacks, certified_radius, stages=()):
         HIDDEN_ALPHA,
         HIDDEN_ALPHA_R2,
         HIDDEN_ALPHA_WHITE_NOISE,
+        HIDDEN_ALPHA_CALIBRATION,
         JACOBIAN_NORM_MEAN,
         certified_accuracy(certified_radius),
         *(som_class_spread(layer) for layer in LAYERS),
@@ -212,4 +219,5 @@ def all_measures(attacks, certified_radius, stages=()):
         DPGMM_N_CLUSTERS_MEAN,
         *(dpgmm_radius_spearman(quantity) for quantity in DENSITY_QUANTITIES),
         *layer_measures(stages),
+        MEMORISATION_MEAN,  # with memorisation=True only
     )

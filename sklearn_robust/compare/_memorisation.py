@@ -24,15 +24,15 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.utils import check_consistent_length, check_random_state
 
+from . import _measures as measures
+
 __all__ = [
-    "MEMORISATION_MEAN",
     "class_memorisation",
     "measure_memorisation",
     "memorisation_scores",
 ]
 
 # The ``measure`` of the run's row: the mean score over the scored training examples.
-MEMORISATION_MEAN = "memorisation_mean"
 # Feldman and Zhang train on random subsets of 70% of the training set.
 SUBSET_FRACTION = 0.7
 # Models trained per run. An example's score is a difference of two accuracies, each
@@ -308,4 +308,4 @@ def measure_memorisation(name, estimator, split, config, progress):
     table = class_memorisation(scores, split.y_train)
     table.insert(0, "model", name)
     mean = float(np.nanmean(scores)) if np.isfinite(scores).any() else float("nan")
-    return table, [(name, MEMORISATION_MEAN, mean)]
+    return table, [(name, measures.MEMORISATION_MEAN, mean)]

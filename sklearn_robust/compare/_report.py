@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from ..hebbian import _CONVERGED_SHARE
+from ..spectrum import RELATIVE_FLOOR
 from . import _measures as measures
+from ._claims import AGREE, DISAGREE, NOT_MEASURED, claims_table
 
 __all__ = ["check_report_folder", "write_report"]
 
@@ -148,7 +150,8 @@ def write_report(comparison, out_dir) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
         sections = _figures(comparison, staging)
-        comparison.results.to_csv(staging / "results.csv", index=False)
+        rows = comparison.seed_results() if comparison.replicates else comparison.results
+        rows.to_csv(staging / "results.csv", index=False)
         (staging / "index.html").write_text(_html(comparison, sections))
         files = sorted({entry.name for entry in staging.iterdir()} | {"results.json"})
         (staging / "results.json").write_text(
@@ -204,16 +207,30 @@ def _figures(comparison, folder):
     # fallback to DejaVu Sans would be a logged message.
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     sections = []
-    for title, draw, read in _SECTIONS:
-        if (draw is _som_figure and not comparison.som) or (
-            draw is _densities_figure and comparison.densities is None
-        ):
-            continue  # results made without the probes
+    for title, draw, read in _sections_of(comparison):
         fig = draw(comparison)
         name = title.lower().replace(" ", "_").replace(",", "") + ".png"
         fig.savefig(folder / name, dpi=90, bbox_inches="tight")
         sections.append((title, name, read(comparison)))
     return sections
+
+
+def _sections_of(comparison):
+    """The sections these results can fill: the core, then the papers' own experiments."""
+    from . import _report_isometry, _report_layers, _report_memorisation
+
+    core = [
+        (title, draw, read)
+        for title, draw, read in _SECTIONS
+        if not (draw is _som_figure and not comparison.som)
+        and not (draw is _densities_figure and comparison.densities is None)
+    ]  # results made without the probes have no SOM or density section
+    return [
+        *core,
+        *_report_layers.sections_for(comparison),
+        *_report_memorisation.sections_for(comparison),
+        *_report_isometry.sections_for(comparison),
+    ]
 
 
 def _subplots(n_rows, n_cols, figsize, **kwargs):
@@ -284,22 +301,27 @@ def _short_log_ticks(colorbar):
     colorbar.ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
 
 
-# An eigenvalue below this share of the first is rounding noise of the float32 codes.
-_SPECTRUM_FLOOR = float(np.finfo(np.float32).eps)
+# An eigenvalue below this share of the first is numerically zero for the fit
+# (spectrum.RELATIVE_FLOOR); the figure leaves it out as well.
+_SPECTRUM_FLOOR = RELATIVE_FLOOR
 _KH_CONVERGED = _CONVERGED_SHARE  # the share of winning units KHEncoder calls converged
 
 
 def _spectra_figure(comparison):
-    """The spectra above float32 precision, each fit dashed over its ranks, the ranks shaded."""
+    """The spectra above the fit's floor, each fit dashed over its ranks, the ranks shaded;
+    the test data's own spectrum in black."""
     from matplotlib.lines import Line2D
 
     fig, axes = _subplots(1, 1, figsize=(6.5, 4.5))
     ax = axes[0, 0]
-    for index, (model, spectrum) in enumerate(comparison.spectra.items()):
+    spectra = list(comparison.spectra.items())
+    if comparison.data_spectrum is not None:
+        spectra.append(("test data", comparison.data_spectrum))
+    for index, (model, spectrum) in enumerate(spectra):
         eigenvalues = spectrum.eigenvalues
         ranks = np.arange(1, len(eigenvalues) + 1)
         shown = eigenvalues > _SPECTRUM_FLOOR * eigenvalues[0]
-        colour = f"C{index}"
+        colour = "black" if model == "test data" else f"C{index}"
         label = f"{model} (alpha {spectrum.alpha:.2f})"
         ax.loglog(ranks[shown], eigenvalues[shown], color=colour, label=label)
         fitted = np.arange(spectrum.fit_range[0], spectrum.fit_range[1] + 1)
@@ -312,7 +334,7 @@ def _spectra_figure(comparison):
     ax.legend(handles=handles, fontsize=8)
     ax.set_xlabel("rank n")
     ax.set_ylabel(r"$\lambda_n / \lambda_1$")
-    ax.set_title("hidden-layer covariance spectra")
+    ax.set_title("covariance spectra of the representations (KH: the encoder's own)")
     return fig
 
 
@@ -559,15 +581,24 @@ def _read_tradeoff(comparison):
 def _read_spectra(comparison):
     order, alpha = _ranking(comparison, measures.HIDDEN_ALPHA)
     noise = {m: _value(comparison, m, measures.HIDDEN_ALPHA_WHITE_NOISE) for m in order}
+    calibration = {m: _value(comparison, m, measures.HIDDEN_ALPHA_CALIBRATION) for m in order}
     low, high = _fitted_ranks(comparison)
+    data = comparison.data_spectrum
+    data_sentence = "" if data is None else f" The test data's own exponent is {data.alpha:.2f}."
+    error = max((abs(v) for v in calibration.values() if np.isfinite(v)), default=float("nan"))
     return (
         f"Steepest spectrum: {order[0]} (alpha {alpha[order[0]]:.2f}); flattest: {order[-1]} "
-        f"(alpha {alpha[order[-1]]:.2f}). On white-noise input the exponents are "
+        f"(alpha {alpha[order[-1]]:.2f}).{data_sentence} On white-noise input the exponents "
+        "are "
         + ", ".join(f"{m} {v:.2f}" for m, v in noise.items())
         + " (a representation whose exponent survives noise input imposes its own spectrum). "
-        f"Eigenvalues below float32 precision ({_SPECTRUM_FLOOR:.1e} of the first) are "
-        f"numerically zero and left out; the dashed lines are the power-law fits, over ranks "
-        f"{low}-{high} (shaded)." + _read_encoder_convergence(comparison)
+        f"Calibration: the same fit on white noise itself, whose true exponent is 0, gives up "
+        f"to {error:.2f}, the error of these exponents (Holzhausen et al.'s proxy). A model "
+        "with a Krotov-Hopfield encoder is measured on the encoder's own ReLU(h)^n, not on "
+        "the scaled features its read-out sees; every spectrum is computed in float64. "
+        f"Eigenvalues below {_SPECTRUM_FLOOR:.0e} of the first are left out; the dashed "
+        f"lines are the power-law fits, over ranks {low}-{high} (shaded)."
+        + _read_encoder_convergence(comparison)
     )
 
 
@@ -769,6 +800,54 @@ def _json(comparison, files):
         "settings": dataclasses.asdict(comparison.settings),
         "max_eps": comparison.max_eps,
         "median_critical_distance_limits": _median_limits(comparison),
+        "claims": claims_table(comparison).to_dict(orient="records"),
+        "seeds": [each.config.random_state for each in (comparison, *comparison.replicates)],
+        "spread_over_seeds": _spreads(comparison),
+        "smoothing_by_class": _records(comparison.smoothing),
+        "data_spectrum": _spectrum_json(comparison.data_spectrum),
+        "layers": {m: _layers_json(p) for m, p in comparison.layers.items()},
+        "memorisation": _records(comparison.memorisation),
+        "isometry": None if comparison.isometry is None else comparison.isometry.to_json(),
+    }
+
+
+def _records(table):
+    """A table as a list of records; [] for None."""
+    return [] if table is None else table.to_dict(orient="records")
+
+
+def _spreads(comparison):
+    """``[{model, measure, std}]`` over the seeds; [] with one seed."""
+    if not comparison.replicates:
+        return []
+    spread = comparison.spread().stack().rename("std").reset_index()
+    return spread.to_dict(orient="records")
+
+
+def _spectrum_json(spectrum):
+    if spectrum is None:
+        return None
+    return {
+        "alpha": spectrum.alpha,
+        "fit_range": list(spectrum.fit_range),
+        "intercept": spectrum.intercept,
+    }
+
+
+def _layers_json(probes):
+    """A staged network's per-layer probes: the numbers behind the per-layer figures."""
+    return {
+        "layers": list(probes.layers),
+        "som_loss": probes.som_loss,
+        "class_spread": probes.spread,
+        "class_spread_correct": probes.spread_correct,
+        "class_spread_wrong": probes.spread_wrong,
+        "bmu_shift_mean": {
+            f"{perturbation}_{layer}": float(np.mean(shift))
+            for (perturbation, layer), shift in probes.shifts.items()
+        },
+        "accuracy": probes.accuracy,
+        "densities": _records(probes.densities),
     }
 
 
@@ -797,13 +876,52 @@ def _plain(value):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+_VERDICT_COLOURS = {AGREE: "#d8f0d8", DISAGREE: "#f6d5d5", NOT_MEASURED: "#eeeeee"}
+
+
+def _seeds_sentence(comparison):
+    if not comparison.replicates:
+        return ""
+    seeds = [each.config.random_state for each in (comparison, *comparison.replicates)]
+    return (
+        f" Every model trained {len(seeds)} times (random_state {', '.join(map(str, seeds))}): "
+        "the summary gives mean ± standard deviation, the figures show the first training."
+    )
+
+
+def _claims_html(comparison):
+    """The claims table: one row per claim, the verdict cell coloured, the rule beside it."""
+    table = claims_table(comparison)
+    counts = table.verdict.value_counts()
+    header = "".join(
+        f"<th>{name}</th>" for name in ("paper", "claim", "where", "this run", "rule", "verdict")
+    )
+    rows = []
+    for row in table.itertuples(index=False):
+        cells = "".join(
+            f'<td style="text-align:left">{html.escape(str(value))}</td>'
+            for value in (row.paper, row.claim, row.figure, row.this_run, row.rule)
+        )
+        colour = _VERDICT_COLOURS[row.verdict]
+        rows.append(f'<tr>{cells}<td style="background:{colour}"><b>{row.verdict}</b></td></tr>')
+    summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in (AGREE, DISAGREE, NOT_MEASURED))
+    return (
+        f"<p>{summary}. Each verdict follows from this run's numbers by the rule beside it; "
+        "a claim this run cannot test says what it would need.</p>"
+        f'<table class="claims"><tr>{header}</tr>' + "".join(rows) + "</table>"
+    )
+
+
 def _html(comparison, sections):
     table = comparison.summary(as_text=True)
     body = [
         "<h1>sklearn_robust: robustness comparison</h1>",
         f"<p>Data: {html.escape(comparison.data_description)}. Models: "
         f"{html.escape(', '.join(_models(comparison)))}. Attacks on "
-        f"{comparison.n_evaluated or comparison.config.eval_size} test examples.</p>",
+        f"{comparison.n_evaluated or comparison.config.eval_size} test examples."
+        f"{_seeds_sentence(comparison)}</p>",
+        "<h2>The papers' claims, tested</h2>",
+        _claims_html(comparison),
         "<h2>Summary</h2>",
         table.to_html(border=0),
         '<p>Raw numbers: <a href="results.csv">results.csv</a>, '
@@ -819,6 +937,8 @@ def _html(comparison, sections):
         "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse}td,th{padding:2px 8px;text-align:right}"
         "tr:nth-child(even){background:#f3f3f3}"
+        "table.claims td,table.claims th{font-size:0.85em;vertical-align:top;text-align:left;"
+        "border-bottom:1px solid #ddd}"
     )
     return (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>sklearn_robust report</title>"

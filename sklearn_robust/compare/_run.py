@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from numbers import Integral
 from pathlib import Path
 
@@ -34,7 +34,6 @@ from ..robustness import (
     DecisionLandscape,
     JacobianNormMap,
     accuracy_curve,
-    certify,
     critical_distance,
     decision_landscape,
     jacobian_norm_map,
@@ -42,7 +41,11 @@ from ..robustness import (
 from ..som import SOMProbe
 from ..spectrum import PowerLawSpectrum
 from . import _measures as measures
+from ._certification import certified_accuracy, certify_examples, smoothing_by_class
+from ._isometry import ISOMETRY_BETAS, measure_isometry_sweep
+from ._layers import measure_layers, staged_layers
 from ._measures import ATTACKS
+from ._memorisation import measure_memorisation
 from ._probes import SOMMeasures, measure_densities, measure_som, som_probe
 from ._settings import SETTINGS, Settings, settings_for
 
@@ -56,6 +59,12 @@ __all__ = [
 ]
 
 DATASETS = ("digits", "mnist", "cifar10", "csv")
+MAX_SEEDS = 20  # each seed is a whole training of the family
+# Data sets on which the isometric-representations paper's sweep runs (images in [0, 1]).
+ISOMETRY_DATASETS = ("digits", "mnist")
+# The networks probed layer by layer: the residual network and its plain twin (Jamroz and
+# Kurdziel compare the two; Lee and Vijayan probe residual networks' stages).
+LAYER_PROBED_MODELS = ("resnet", "plain")
 # Data sets of images on which the family is convolutional; the others get the MLPs.
 CONVOLUTIONAL_DATASETS = ("cifar10",)
 
@@ -86,6 +95,14 @@ class ComparisonConfig:
         Torch device the models are trained and evaluated on.
     random_state : int
         Seed of the data split, the models and the attacks.
+    seeds : int
+        Trainings of every model, with ``random_state``, ``random_state + 1``, ...
+        (the split stays that of ``random_state``): the summary gives each
+        number's mean and spread, and each claim's verdict counts the seeds.
+    memorisation : bool
+        Also estimate per-class memorisation (Feldman and Zhang) of the
+        unregularised network, from models trained on random subsets of the
+        training set: several trainings more.
 
     Examples
     --------
@@ -106,6 +123,8 @@ class ComparisonConfig:
     n_eval: int | None = None
     device: str = "cpu"
     random_state: int = 0
+    seeds: int = 1
+    memorisation: bool = False
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -132,6 +151,15 @@ class ComparisonConfig:
             raise ValueError(
                 f"random_state must be an integer in [0, 2**32 - 1]; got {self.random_state!r}."
             )
+        if not (isinstance(self.seeds, Integral) and not isinstance(self.seeds, bool)) or not (
+            1 <= self.seeds <= MAX_SEEDS
+        ):
+            raise ValueError(f"seeds must be an integer in [1, {MAX_SEEDS}]; got {self.seeds!r}.")
+        if self.random_state + self.seeds > 2**32:
+            raise ValueError(
+                f"random_state + seeds must stay below 2**32; got {self.random_state} + "
+                f"{self.seeds}."
+            )
 
     @property
     def convolutional(self):
@@ -147,6 +175,16 @@ class ComparisonConfig:
         return 100 if self.quick else 300
 
     @property
+    def seed_values(self):
+        """The ``random_state`` of each training: ``random_state, random_state + 1, ...``."""
+        return tuple(range(self.random_state, self.random_state + self.seeds))
+
+    @property
+    def baseline(self):
+        """The unregularised network the papers' claims compare against."""
+        return "resnet" if self.convolutional else "backprop"
+
+    @property
     def model_names(self):
         if self.models is not None:
             return tuple(self.models)
@@ -157,7 +195,8 @@ class ComparisonConfig:
 
 @dataclass
 class HiddenSpectrum:
-    """The hidden layer's covariance spectrum on the test data, and its power-law fit.
+    """A covariance spectrum on the test data (a model's representation, or the data's
+    own), and its power-law fit.
 
     Attributes
     ----------
@@ -175,6 +214,13 @@ class HiddenSpectrum:
     fit_range: tuple
     alpha: float
     intercept: float
+
+    @classmethod
+    def of(cls, spectrum):
+        """The record of a fitted :class:`~sklearn_robust.spectrum.PowerLawSpectrum`."""
+        return cls(
+            spectrum.eigenvalues_, spectrum.fit_range_, float(spectrum.alpha_), spectrum.intercept_
+        )
 
 
 @dataclass
@@ -198,7 +244,8 @@ class ModelResult:
     jacobian_map : JacobianNormMap
         The hidden-Jacobian norm on the same plane.
     certified : pandas.DataFrame
-        Columns model, class, radius, certified: one row per evaluated example.
+        Columns model, class, radius, certified, abstained, prediction: one row per
+        evaluated example (see :func:`._certification.certify_examples`).
     som : SOMMeasures
         The hidden layer's SOM probe.
     densities : pandas.DataFrame
@@ -258,7 +305,8 @@ class ComparisonResults:
     landscapes : dict
         Model -> ``(DecisionLandscape, JacobianNormMap)`` on one random plane.
     certified : pandas.DataFrame
-        Columns model, class, radius, certified: one row per evaluated example.
+        Columns model, class, radius, certified, abstained, prediction: one row per
+        evaluated example (see :func:`._certification.certify_examples`).
     som : dict
         Model -> ``SOMMeasures`` of its hidden layer; empty without the SOM probes.
     input_spread : dict
@@ -284,6 +332,12 @@ class ComparisonResults:
         The isometric-layer sweep in the paper's setting (MNIST and digits).
     memorisation : pandas.DataFrame or None
         Columns model, class, memorisation, n (``memorisation=True``).
+    data_spectrum : HiddenSpectrum or None
+        The test data's own covariance spectrum and power-law fit.
+    replicates : list of ComparisonResults
+        The same comparison trained with the other seeds (``config.seeds > 1``);
+        :meth:`summary` gives the mean over all of them, :meth:`spread` the
+        standard deviation.
 
     Examples
     --------
@@ -315,6 +369,8 @@ class ComparisonResults:
     layers: dict = field(default_factory=dict)
     isometry: object = None
     memorisation: pd.DataFrame | None = None
+    data_spectrum: HiddenSpectrum | None = None
+    replicates: list = field(default_factory=list)
 
     @classmethod
     def from_models(cls, config, data_description, measured, **fields):
@@ -353,6 +409,52 @@ class ComparisonResults:
             memorisation=_concat_or_none([m.memorisation for m in measured]),
             **fields,
         )
+
+    def seed_results(self):
+        """Every seed's rows: columns model, measure, value, random_state.
+
+        Returns
+        -------
+        pandas.DataFrame
+            This training's rows, then each replicate's, in the order of the seeds.
+        """
+        return pd.concat(
+            [
+                each.results.assign(random_state=each.config.random_state)
+                for each in (self, *self.replicates)
+            ],
+            ignore_index=True,
+        )
+
+    def spread(self):
+        """The standard deviation over the seeds of every value (ddof=1): measure x model.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Like :meth:`summary`; NaN where fewer than two seeds have the value.
+        """
+        rows = self.seed_results()
+        finite = rows[np.isfinite(rows.value)]
+        return self._table(finite.groupby(["measure", "model"]).value.std()).reindex(
+            index=self.summary().index
+        )
+
+    def _table(self, by_measure_and_model):
+        """A ``(measure, model) -> value`` series as the measure x model table, models in order."""
+        table = by_measure_and_model.unstack("model")
+        return table.reindex(columns=self.model_names)
+
+    @property
+    def smoothing(self):
+        """Per model and class: the smoothed classifier's F1, mean radius, non-abstained share.
+
+        Columns model, class, f1, radius, non_abstained (Jamroz and Kurdziel's three
+        robustness scores); None for results without the abstentions recorded.
+        """
+        if "abstained" not in self.certified:
+            return None
+        return smoothing_by_class(self.certified)
 
     @property
     def model_names(self):
@@ -400,11 +502,13 @@ class ComparisonResults:
         >>> results.summary(as_text=True)["m"].tolist()
         ['0.9123', '> 1']
         """
-        table = self.results.pivot(index="measure", columns="model", values="value")
-        table = table[self.model_names]
+        table = self._table(self.seed_results().groupby(["measure", "model"]).value.mean())
         if not as_text:
             return table
         text = table.map(lambda value: f"{value:.4g}")
+        if self.replicates:
+            spread = self.spread().reindex_like(table)
+            text = text + spread.map(lambda value: "" if np.isnan(value) else f" ± {value:.2g}")
         for attack in measures.ATTACKS:
             median = measures.median_critical_distance(attack)
             limit = self.max_eps.get(attack)
@@ -633,17 +737,39 @@ def run_comparison(config, progress=print, *, n_jobs=1, client=None) -> Comparis
     picked = rng.choice(len(X_test), size=min(config.eval_size, len(X_test)), replace=False)
     split = _Split(X_train, X_test, y_train, y_test, X_test[picked], y_test[picked], clip)
     _fit_input_map(split, config, progress)
-    measured = _measure_all(config, split, progress, n_jobs, client)
-    return ComparisonResults.from_models(
-        config,
-        description,
-        measured,
-        input_spread=split.input_spread,
-        input_som=split.input_probe,
-        n_evaluated=len(picked),
-        max_eps={attack: split.search[attack]["max_eps"] for attack in config.attacks},
-        settings=settings_for(config.convolutional),
-    )
+    data_spectrum = HiddenSpectrum.of(fit_spectrum(np.asarray(X_test, dtype=np.float64)))
+    replicates = []
+    for seed in config.seed_values:
+        seed_config = replace(config, random_state=seed)
+        if config.seeds > 1:
+            progress(f"Seed {seed - config.random_state + 1}/{config.seeds}: random_state={seed}")
+        measured = _measure_all(seed_config, split, progress, n_jobs, client)
+        replicates.append(
+            ComparisonResults.from_models(
+                seed_config,
+                description,
+                measured,
+                input_spread=split.input_spread,
+                input_som=split.input_probe,
+                n_evaluated=len(picked),
+                max_eps={attack: split.search[attack]["max_eps"] for attack in config.attacks},
+                settings=settings_for(config.convolutional),
+                data_spectrum=data_spectrum,
+                isometry=_isometry_sweep(split, seed_config, progress),
+            )
+        )
+    first, *others = replicates
+    first.replicates = others
+    return first
+
+
+def _isometry_sweep(split, config, progress):
+    """The isometric-layer sweep of the paper, on MNIST and digits; None elsewhere."""
+    if config.dataset not in ISOMETRY_DATASETS:
+        return None
+    progress(f"Isometric layers: {len(ISOMETRY_BETAS)} LILs in the paper's setting")
+    with _one_thread():
+        return measure_isometry_sweep(split, config, progress)
 
 
 @dataclass
@@ -768,15 +894,15 @@ def _measure(name, index, n_models, split, config, progress):
         rows += _distance_rows(name, attack, distances[attack])
     progress(f"{tag}: spectrum, landscape, certification")
     hidden = _hidden_transform(model)
-    spectrum, spectrum_rows = _spectrum(name, hidden, X_test, config.random_state)
+    spectrum, spectrum_rows = _spectrum(name, model, hidden, X_test, config.random_state)
     rows += spectrum_rows
     resolution = settings_for(config.convolutional).plane_resolution
     plane = _plane(X_eval, config.random_state, resolution)
     landscape = decision_landscape(model, **plane)
     jmap = jacobian_norm_map(model, **plane)
     rows.append((name, measures.JACOBIAN_NORM_MEAN, float(np.mean(jmap.norms))))
-    certified = _certified(name, model, X_eval, y_eval, config)
-    accuracy = _certified_accuracy(certified)
+    certified = certify_examples(name, model, X_eval, y_eval, config)
+    accuracy = certified_accuracy(certified)
     rows.append((name, measures.certified_accuracy(SETTINGS.certified_radius), accuracy))
     progress(f"{tag}: SOM probes of the input and the hidden layer, PGD against noise")
     hidden_train = hidden(X_train)  # the codes both probes are fitted on
@@ -787,6 +913,19 @@ def _measure(name, index, n_models, split, config, progress):
         name, hidden, hidden_train, split, certified, config
     )
     rows += density_rows
+    layers = None
+    if name in LAYER_PROBED_MODELS and staged_layers(model):
+        progress(f"{tag}: per-layer probes (Lee and Vijayan's protocol, DP-GMM per layer)")
+        layers, layer_rows = measure_layers(name, model, split, config, progress)
+        rows += layer_rows
+    memorisation = None
+    if config.memorisation and name == config.baseline:
+        progress(f"{tag}: memorisation scores (models trained on random subsets)")
+        unfitted = model_family(config.quick, config.device, config.random_state, config.dataset)
+        memorisation, memorisation_rows = measure_memorisation(
+            name, unfitted[name], split, config, progress
+        )
+        rows += memorisation_rows
     return ModelResult(
         name=name,
         rows=rows,
@@ -799,6 +938,8 @@ def _measure(name, index, n_models, split, config, progress):
         som=som,
         densities=densities,
         seconds=time.perf_counter() - started,
+        layers=layers,
+        memorisation=memorisation,
     )
 
 
@@ -882,45 +1023,55 @@ def _hidden_transform(model):
     return through_hidden
 
 
-def _spectrum(name, through_hidden, X, random_state):
-    """Eigenvalues of the hidden layer on X, and the power-law fits on X and on white noise."""
-    hidden = through_hidden(X)
-    n_max = min(hidden.shape[1], len(X)) // 2
-    spectrum = PowerLawSpectrum(n_min=2, n_max=max(n_max, 4), device="cpu").fit(hidden)
+def _spectrum(name, model, through_hidden, X, random_state):
+    """Eigenvalues of the model's representation on X, and the power-law fits.
+
+    The representation is the hidden layer, or for a model with a Krotov-Hopfield
+    encoder the encoder's own ``ReLU(h)^n`` (the scaler after it would change the
+    spectrum), computed and decomposed in float64 (:func:`_representation`). Three
+    exponents: on X; on white-noise input (a layer that imposes its own spectrum
+    keeps its exponent); and the calibration, the same fit on white noise of the
+    representation's shape, whose true exponent is 0 (Holzhausen et al. take its
+    deviation from 0 as the error of the fit).
+    """
+    represent = _representation(model, through_hidden)
+    spectrum = fit_spectrum(represent(X))
     noise_alpha = spectrum.white_noise_alpha(
         n_repeats=1,
-        transform=through_hidden,
+        transform=represent,
         n_input_features=X.shape[1],
         random_state=random_state,
     )
+    calibration = spectrum.white_noise_alpha(n_repeats=1, random_state=random_state)
     rows = [
         (name, measures.HIDDEN_ALPHA, float(spectrum.alpha_)),
         (name, measures.HIDDEN_ALPHA_R2, float(spectrum.r2_)),
         (name, measures.HIDDEN_ALPHA_WHITE_NOISE, float(noise_alpha["alpha_mean"])),
+        (name, measures.HIDDEN_ALPHA_CALIBRATION, float(calibration["alpha_mean"])),
     ]
-    fitted = HiddenSpectrum(
-        spectrum.eigenvalues_, spectrum.fit_range_, float(spectrum.alpha_), spectrum.intercept_
-    )
-    return fitted, rows
+    return HiddenSpectrum.of(spectrum), rows
 
 
-def _certified(name, model, X, y, config):
-    n = 200 if config.quick else 1000
-    labels, radii = certify(
-        model,
-        X,
-        SETTINGS.smoothing_sigma,
-        n0=50,
-        n=n,
-        abstain=None,
-        random_state=config.random_state,
-    )
-    correct = labels == np.asarray(y, dtype=object)
-    return pd.DataFrame(
-        {"model": name, "class": y, "radius": np.where(correct, radii, 0.0), "certified": correct}
+def fit_spectrum(representation):
+    """A float64 power-law fit over ranks 2 to half the representation's rank bound."""
+    n_max = min(representation.shape) // 2
+    return PowerLawSpectrum(n_min=2, n_max=max(n_max, 4), device="cpu", precision="float64").fit(
+        representation
     )
 
 
-def _certified_accuracy(certified):
-    certified_far = certified["radius"] >= SETTINGS.certified_radius
-    return float(np.mean(certified["certified"] & certified_far))
+def _representation(model, through_hidden):
+    """``inputs -> representation`` in float64: a KH encoder's output, else the hidden layer."""
+    steps = model.steps if isinstance(model, Pipeline) else []
+    encoders = [index for index, (_, step) in enumerate(steps) if isinstance(step, KHEncoder)]
+    if not encoders:
+        return lambda inputs: through_hidden(inputs).astype(np.float64)
+    index = encoders[0]
+    before, layer = model[:index], steps[index][1].to_torch_module().double()
+
+    def encoded(inputs):
+        inputs = before.transform(inputs) if index else inputs
+        with torch.no_grad():
+            return layer(torch.as_tensor(np.asarray(inputs, dtype=np.float64))).numpy()
+
+    return encoded

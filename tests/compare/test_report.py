@@ -13,6 +13,7 @@ import pytest
 from sklearn_robust.compare import _measures as measures
 from sklearn_robust.compare import _report, _run, write_report
 from sklearn_robust.compare._settings import SETTINGS
+from sklearn_robust.spectrum import RELATIVE_FLOOR
 
 from .conftest import make_comparison, som_values
 
@@ -134,10 +135,11 @@ def test_spectra_leave_out_numerically_zero_eigenvalues_and_mark_the_fits(compar
     fig = _report._spectra_figure(comparison)
     ax = fig.axes[0]
     lowest = min(line.get_ydata().min() for line in ax.lines if line.get_linestyle() == "-")
-    assert lowest > np.finfo(np.float32).eps  # each spectrum's first eigenvalue is 1
+    assert lowest > RELATIVE_FLOOR  # each spectrum's first eigenvalue is 1
     assert ax.get_ylim()[0] > 1e-8
     fits = [line for line in ax.lines if line.get_linestyle() == "--"]
-    for spectrum, fit in zip(comparison.spectra.values(), fits, strict=True):
+    spectra = [*comparison.spectra.values(), comparison.data_spectrum]  # the data's last
+    for spectrum, fit in zip(spectra, fits, strict=True):
         assert (fit.get_xdata()[0], fit.get_xdata()[-1]) == spectrum.fit_range
     low, high = _report._fitted_ranks(comparison)
     assert ax.patches and ax.patches[0].get_x() == low  # the shaded ranks
