@@ -348,3 +348,49 @@ def test_ctrl_c_inside_exec_source_still_exits_130(tmp_path):
     )
     assert finished.returncode == 130, finished.stderr[-2000:]
     assert finished.stderr.strip() == "sklearn-robust: interrupted; report is left as it was"
+
+
+# ------------------------------------------------------------- --seeds and --memorisation
+@pytest.fixture
+def no_work(monkeypatch, tmp_path):
+    """Run in an empty folder where training anything fails the test."""
+    from sklearn_robust import compare
+
+    def trained(*args, **kwargs):
+        raise AssertionError("the command started to work")
+
+    monkeypatch.setattr(compare, "run_comparison", trained)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("seeds", ["0", "-1", "21"])
+def test_a_bad_number_of_seeds_fails_with_one_line_before_any_work(seeds, no_work, capsys):
+    assert main(["compare", "--quick", "--seeds", seeds]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert error.startswith("sklearn-robust: error: seeds must be an integer in [1, 20]")
+    assert list(no_work.iterdir()) == []
+
+
+def test_seeds_not_a_number_is_an_argparse_error_before_any_work(no_work, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--quick", "--seeds", "x"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert [line for line in error if "error:" in line] == [error[-1]]
+    assert error[-1].endswith("error: argument --seeds: invalid int value: 'x'")
+    assert list(no_work.iterdir()) == []
+
+
+def test_seeds_and_memorisation_reach_the_config():
+    from sklearn_robust import cli
+
+    def config(*args):
+        return cli._config(cli._parser().parse_args(["compare", "--quick", *args]))
+
+    default = config()
+    assert default.seeds == 1 and default.memorisation is False
+    chosen = config("--seeds", "3", "--memorisation", "--random-state", "7")
+    assert chosen.seeds == 3 and chosen.memorisation is True
+    assert chosen.seed_values == (7, 8, 9)

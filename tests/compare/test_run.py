@@ -10,6 +10,7 @@ import torch
 
 from sklearn_robust.compare import ComparisonConfig, ComparisonResults, ModelResult, _run
 from sklearn_robust.compare import _measures as measures
+from sklearn_robust.compare._claims import claims_table
 from sklearn_robust.compare._settings import SETTINGS
 
 from .conftest import make_comparison
@@ -145,3 +146,143 @@ def test_a_cifar_run_measures_the_residual_and_the_plain_network(tmp_path):
     assert "CIFAR-10 (60 training, 30 test images)" == results.data_description
     assert summary.loc[measures.ACCURACY].between(0, 1).all()
     assert np.isfinite(summary.loc[measures.HIDDEN_ALPHA]).all()
+
+
+# ------------------------------------------------------------------------------ seeds
+@pytest.mark.parametrize("seeds", [0, -1, 2.5, True, _run.MAX_SEEDS + 1])
+def test_config_rejects_a_bad_number_of_seeds(seeds):
+    with pytest.raises(ValueError, match="seeds must be an integer"):
+        ComparisonConfig(seeds=seeds)
+
+
+def test_seed_values_count_up_from_the_random_state():
+    assert ComparisonConfig().seed_values == (0,)
+    assert ComparisonConfig(random_state=5, seeds=3).seed_values == (5, 6, 7)
+    assert ComparisonConfig(seeds=_run.MAX_SEEDS).seed_values == tuple(range(_run.MAX_SEEDS))
+    with pytest.raises(ValueError, match="random_state \\+ seeds"):
+        ComparisonConfig(random_state=2**32 - 1, seeds=2)
+
+
+def three_seeds():
+    """One comparison trained with random states 3, 4 and 5 (two replicates)."""
+    values = [
+        {"a": {"accuracy": 0.9, "hidden_alpha": 1.0}, "b": {"accuracy": 0.5}},
+        {"a": {"accuracy": 0.8, "hidden_alpha": 2.0}, "b": {"accuracy": 0.6}},
+        {"a": {"accuracy": 0.4, "hidden_alpha": 6.0}, "b": {"accuracy": 0.7}},
+    ]
+    first, *others = [
+        make_comparison(v, config=ComparisonConfig(random_state=seed))
+        for seed, v in zip((3, 4, 5), values, strict=True)
+    ]
+    first.replicates = others
+    return first
+
+
+def test_summary_is_the_mean_over_seeds_and_spread_the_standard_deviation():
+    comparison = three_seeds()
+    summary, spread = comparison.summary(), comparison.spread()
+    assert list(summary.columns) == ["a", "b"] and list(spread.columns) == ["a", "b"]
+    assert list(spread.index) == list(summary.index) == ["accuracy", "hidden_alpha"]
+    assert summary.loc["accuracy", "a"] == pytest.approx(0.7)
+    assert summary.loc["hidden_alpha", "a"] == pytest.approx(3.0)
+    assert summary.loc["accuracy", "b"] == pytest.approx(0.6)
+    assert np.isnan(summary.loc["hidden_alpha", "b"])
+    assert spread.loc["accuracy", "a"] == pytest.approx(np.std([0.9, 0.8, 0.4], ddof=1))
+    assert spread.loc["hidden_alpha", "a"] == pytest.approx(np.std([1.0, 2.0, 6.0], ddof=1))
+    assert spread.loc["accuracy", "b"] == pytest.approx(0.1)
+    assert np.isnan(spread.loc["hidden_alpha", "b"])
+    text = comparison.summary(as_text=True)
+    assert text.loc["accuracy", "a"] == f"0.7 ± {np.std([0.9, 0.8, 0.4], ddof=1):.2g}"
+    assert all("±" in cell for cell in text.loc["accuracy"])
+
+
+def test_seed_results_have_every_seed_s_rows_and_its_random_state():
+    comparison = three_seeds()
+    rows = comparison.seed_results()
+    assert list(rows.columns) == ["model", "measure", "value", "random_state"]
+    assert rows.random_state.tolist() == [3] * 3 + [4] * 3 + [5] * 3
+    pd.testing.assert_frame_equal(
+        rows[rows.random_state == 3].drop(columns="random_state"), comparison.results
+    )
+    single = make_comparison({"a": {"accuracy": 0.9}})
+    assert "±" not in single.summary(as_text=True).loc["accuracy", "a"]
+    assert single.spread().isna().all().all()
+
+
+def test_two_seeds_train_twice_on_one_split(tmp_path):
+    import json
+
+    from sklearn_robust.compare import run_comparison, write_report
+
+    from .conftest import blobs
+
+    X, y = blobs(n_per_class=50, seed=2)
+    path = tmp_path / "blobs.csv"
+    np.savetxt(path, np.column_stack([X, y]), delimiter=",", fmt="%.6g")
+    config = ComparisonConfig(
+        dataset="csv", data_path=str(path), models=("l2",), quick=True, n_eval=20, seeds=2
+    )
+    results = run_comparison(config, progress=lambda line: None)
+    (replicate,) = results.replicates
+    assert results.config.random_state == 0 and replicate.config.random_state == 1
+    assert replicate.replicates == []
+    # Two trainings: the trained networks' numbers differ ...
+    first = results.results.set_index("measure").value
+    second = replicate.results.set_index("measure").value
+    assert set(first.index) == set(second.index)
+    trained = [measures.HIDDEN_ALPHA, measures.JACOBIAN_NORM_MEAN]
+    assert (first[trained] != second[trained]).all()
+    # ... on the same split: the evaluated examples, the data's spectrum, the input's map.
+    assert results.n_evaluated == replicate.n_evaluated == 20
+    assert replicate.data_spectrum is results.data_spectrum
+    assert replicate.input_som is results.input_som
+    som_input = measures.som_class_spread("input")
+    assert first[som_input] == second[som_input]
+    assert results.summary().loc[measures.ACCURACY, "l2"] == pytest.approx(
+        (first[measures.ACCURACY] + second[measures.ACCURACY]) / 2
+    )
+
+    report = write_report(results, tmp_path / "report")
+    rows = pd.read_csv(report / "results.csv")
+    assert list(rows.columns) == ["model", "measure", "value", "random_state"]
+    assert sorted(set(rows.random_state)) == [0, 1]
+    written = json.loads((report / "results.json").read_text())
+    assert written["seeds"] == [0, 1]
+    assert len(written["claims"]) == len(claims_table(results))
+    spread = {(row["model"], row["measure"]): row["std"] for row in written["spread_over_seeds"]}
+    expected = np.std([first[measures.ACCURACY], second[measures.ACCURACY]], ddof=1)
+    assert spread["l2", measures.ACCURACY] == pytest.approx(expected)
+
+
+# ----------------------------------------------------------- the spectrum's representation
+@pytest.fixture(scope="module")
+def digits_subset():
+    from sklearn_robust import datasets
+
+    X, y = datasets.load_digits(return_X_y=True)
+    return X[:300], y[:300]
+
+
+@pytest.mark.filterwarnings("ignore:KHEncoder did not converge")
+def test_a_kh_model_s_representation_is_its_encoder_s_output_in_float64(digits_subset):
+    X, y = digits_subset
+    model = _run.model_family(quick=True)["kh-hybrid"].fit(X, y)
+    represent = _run._representation(model, _run._hidden_transform(model))
+    representation = represent(X[:50])
+    encoded = model.named_steps["kh"].transform(X[:50])
+    assert representation.dtype == np.float64
+    assert representation.shape == encoded.shape
+    scale = np.abs(encoded).max()
+    np.testing.assert_allclose(representation, encoded, rtol=1e-5, atol=1e-5 * scale)
+    scaled = model[:2].transform(X[:50])  # what the read-out sees: not the representation
+    assert not np.allclose(representation, scaled, rtol=1e-2)
+
+
+def test_an_mlp_s_representation_is_its_hidden_layer_in_float64(digits_subset):
+    X, y = digits_subset
+    model = _run.model_family(quick=True)["backprop"].fit(X, y)
+    hidden = _run._hidden_transform(model)
+    representation = _run._representation(model, hidden)(X[:50])
+    assert hidden(X[:50]).dtype == np.float32
+    assert representation.dtype == np.float64
+    np.testing.assert_array_equal(representation, hidden(X[:50]).astype(np.float64))
