@@ -53,8 +53,9 @@ def _parser():
     compare.add_argument(
         "--n-jobs",
         type=int,
-        help="models measured at once, in worker processes (default 1; -1: one per CPU; "
-        "with --scheduler: default every worker thread of the cluster)",
+        help="models measured at once, in worker processes (default 1, and -1 with "
+        "--dataset cifar10; -1: one per CPU; with --scheduler: default every worker thread "
+        "of the cluster)",
     )
     compare.add_argument(
         "--scheduler",
@@ -100,9 +101,10 @@ def _config(args):
 
 
 def _n_jobs(args):
-    """``--n-jobs``: 1 by default, every worker thread of the cluster with ``--scheduler``."""
+    """``--n-jobs``: 1 by default; one per CPU on CIFAR-10, whose models take minutes each
+    (worker start-up pays); every worker thread of the cluster with ``--scheduler``."""
     if args.n_jobs is None:
-        return -1 if args.scheduler is not None else 1
+        return -1 if args.scheduler is not None or args.dataset == "cifar10" else 1
     if args.n_jobs == 0 or args.n_jobs < -1:
         raise ValueError(f"--n-jobs must be a positive integer or -1; got {args.n_jobs}")
     return args.n_jobs
@@ -156,6 +158,15 @@ def _forget_caught_interrupt():
     exec("None")
 
 
+def _claims_line(comparison):
+    """``Claims: 11 agree, 1 disagree, 10 not measured here (the report's first table)``."""
+    from .compare._claims import VERDICTS, claims_table
+
+    counts = claims_table(comparison).verdict.value_counts()
+    tally = ", ".join(f"{counts.get(verdict, 0)} {verdict}" for verdict in VERDICTS)
+    return f"\nThe papers' claims: {tally} (the report's first table)"
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -195,5 +206,6 @@ def main(argv=None) -> int:
         if client is not None:
             client.close()
     print(comparison.summary(as_text=True).to_string())
+    print(_claims_line(comparison))
     print(f"\nReport: {folder / 'index.html'}  ({time.perf_counter() - started:.0f} s)")
     return 0
