@@ -396,18 +396,30 @@ def _censored_point(ax, accuracy, limit, model, colour):
     ax.annotate(text, (accuracy, y), xycoords=where, **_BESIDE)
 
 
+_SMOOTHING_PANELS = (
+    ("radius", "mean certified radius\n(0 if wrong or abstained)"),
+    ("f1", "F1 of the smoothed classifier"),
+    ("non_abstained", "fraction not abstained"),
+)
+
+
 def _certification_figure(comparison):
-    table = comparison.certified.pivot_table(
-        index="class", columns="model", values="radius", aggfunc="mean"
-    )[_models(comparison)]
-    fig, axes = _subplots(1, 1, figsize=(1.2 * len(table.columns) + 3, 4))
-    ax = axes[0, 0]
-    image = ax.imshow(table.to_numpy().T, aspect="auto", cmap="viridis")
-    ax.set_xticks(range(len(table.index)), [str(c) for c in table.index])
-    ax.set_yticks(range(len(table.columns)), table.columns)
-    ax.set_xlabel("class")
-    fig.colorbar(image, ax=ax, label="mean certified radius (0 if wrong or abstained)")
-    ax.set_title("randomized smoothing: certified radius per class")
+    """Per class and model: Jamroz and Kurdziel's three scores of the smoothed classifier."""
+    smoothing = comparison.smoothing
+    if smoothing is None:  # results without the abstentions: the radii alone
+        smoothing = comparison.certified.groupby(["model", "class"], as_index=False).radius.mean()
+    panels = [(c, label) for c, label in _SMOOTHING_PANELS if c in smoothing]
+    width = 1.2 * len(_models(comparison)) + 3
+    fig, axes = _subplots(len(panels), 1, figsize=(width, 2.6 * len(panels)))
+    for ax, (column, label) in zip(axes[:, 0], panels, strict=True):
+        table = smoothing.pivot_table(index="class", columns="model", values=column)
+        table = table[_models(comparison)]
+        image = ax.imshow(table.to_numpy().T, aspect="auto", cmap="viridis")
+        ax.set_xticks(range(len(table.index)), [str(c) for c in table.index])
+        ax.set_yticks(range(len(table.columns)), table.columns)
+        fig.colorbar(image, ax=ax, label=label)
+    axes[-1, 0].set_xlabel("class")
+    axes[0, 0].set_title("randomized smoothing, per class: certified radius, F1, not abstained")
     return fig
 
 
@@ -643,7 +655,23 @@ def _read_certification(comparison):
         f"{settings.smoothing_sigma:g}): best {order[0]} "
         f"({certified[order[0]]:.2f}), worst {order[-1]} ({certified[order[-1]]:.2f}). Over all "
         f"models, class {radius.idxmax()} is certified furthest and class {radius.idxmin()} "
-        "least far."
+        "least far." + _read_smoothing(comparison)
+    )
+
+
+def _read_smoothing(comparison):
+    """The smoothed classifier's F1 and abstentions, the other two of Jamroz and Kurdziel's
+    scores; empty for results without the abstentions."""
+    smoothing = comparison.smoothing
+    if smoothing is None:
+        return ""
+    by_model = smoothing.groupby("model", sort=False)[["f1", "non_abstained"]].mean()
+    return " Mean over the classes of the smoothed classifier's F1 and share not abstained: " + (
+        ", ".join(
+            f"{model} {row.f1:.2f} and {row.non_abstained:.2f}"
+            for model, row in by_model.iterrows()
+        )
+        + "."
     )
 
 
