@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .. import datasets
-from .._torch import resolve_device
+from .._torch import forward_in_chunks, resolve_device, to_numpy, to_tensor
 from ..bridge import as_torch
 from ..hebbian import KHEncoder
 from ..nn import (
@@ -1027,14 +1027,21 @@ def _distance_rows(name, attack, distances):
     return rows
 
 
+_HIDDEN_CHUNK = 512  # rows per forward pass of the hidden transform
+
+
 def _hidden_transform(model):
     """``inputs -> hidden representation`` (numpy), through the model's torch view."""
     hidden_module = as_torch(model, output="hidden")
 
+    def hidden(rows):
+        return to_numpy(hidden_module(to_tensor(rows, hidden_module.device)))
+
     def through_hidden(inputs):
+        # In chunks: a convolutional network's activations for a whole training set
+        # would not fit in memory. to_tensor copies the read-only arrays workers share.
         with torch.no_grad():
-            tensor = torch.as_tensor(inputs, dtype=torch.float32, device=hidden_module.device)
-            return hidden_module(tensor).cpu().numpy()
+            return forward_in_chunks(hidden, np.asarray(inputs), _HIDDEN_CHUNK)
 
     return through_hidden
 
