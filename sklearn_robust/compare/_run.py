@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from numbers import Integral
@@ -840,7 +841,10 @@ def _measure_all(config, split, progress, n_jobs, client):
         for index, name in numbered
     )
     measured = {}
-    with backend:
+    with backend, warnings.catch_warnings():
+        # loky replaces a worker whose memory grew during a model (a long training does)
+        # and says so; the model's result is back and nothing is lost.
+        warnings.filterwarnings("ignore", "A worker stopped while some jobs", UserWarning)
         for result in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
             measured[result.name] = result
             index = names.index(result.name) + 1
