@@ -119,7 +119,7 @@ def _loss_panel(comparison, ax):
     ax.set_xlabel("epoch")
     ax.set_ylabel("mean cosine distance to the BMU")
     ax.set_title("SOM training loss")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, handlelength=4)  # long enough to show the dashes
 
 
 def _spread_panel(comparison, ax):
@@ -155,7 +155,7 @@ def _outcome_panel(comparison, ax):
             )
     _stage_axis(ax, comparison, "distance to the class centre (grid units)")
     ax.set_title(f"test inputs' top-{LAYER_PROTOCOL.top_k} BMUs: correct vs wrong")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, handlelength=4)  # long enough to show the dashes
 
 
 def _shift_panel(comparison, ax):
@@ -175,7 +175,7 @@ def _shift_panel(comparison, ax):
     _stage_axis(ax, comparison, f"mean shift of the top-{LAYER_PROTOCOL.top_k} BMUs")
     eps = LAYER_PROTOCOL.pgd_eps * 255
     ax.set_title(f"BMU shift: L-inf PGD {eps:g}/255 vs uniform noise")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, handlelength=4)  # long enough to show the dashes
 
 
 def _standard_error(values):
