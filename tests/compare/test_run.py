@@ -134,7 +134,8 @@ def test_cifar_gets_the_convolutional_family():
 
 
 def test_a_cifar_run_measures_the_residual_and_the_plain_network(tmp_path):
-    from sklearn_robust.compare import run_comparison
+    from sklearn_robust.compare import run_comparison, write_report
+    from sklearn_robust.compare._claims import NOT_MEASURED, claims_table
 
     config = ComparisonConfig(
         dataset="cifar10", data_path=tiny_cifar(tmp_path / "tiny.npz"), quick=True,
@@ -146,6 +147,20 @@ def test_a_cifar_run_measures_the_residual_and_the_plain_network(tmp_path):
     assert "CIFAR-10 (60 training, 30 test images)" == results.data_description
     assert summary.loc[measures.ACCURACY].between(0, 1).all()
     assert np.isfinite(summary.loc[measures.HIDDEN_ALPHA]).all()
+    # Both networks are probed stage by stage, and the per-layer claims are measured.
+    assert sorted(results.layers) == ["plain", "resnet"]
+    assert results.layers["resnet"].layers == ("layer1", "layer2", "layer3")
+    stages = results.layers["resnet"].layers
+    assert np.isfinite(summary.loc[measures.layer_class_spread(stages[-1])]).all()
+    table = claims_table(results).set_index("paper")
+    assert (table.loc["Lee and Vijayan"].verdict != NOT_MEASURED).all()
+    assert (table.loc["isometric representations"].verdict == NOT_MEASURED).all()
+    report = write_report(results, tmp_path / "report")
+    page = (report / "index.html").read_text()
+    assert "The papers' claims, tested" in page and "SOM probes per layer" in page
+    assert {"som_probes_per_layer.png", "dp-gmm_per_layer.png"} <= {
+        f.name for f in report.iterdir()
+    }
 
 
 # ------------------------------------------------------------------------------ seeds
