@@ -131,7 +131,15 @@ def sweep(rising=True, betas=BETAS):
             "isometry": up,
         }
     ).iloc[::-1]  # the rules sort by beta themselves
-    return IsometrySweep(table, pd.DataFrame(), pd.DataFrame(), None, [])
+    # PGD per step size: the mean over the two steps rises (or falls) as ``up`` does.
+    pgd = pd.DataFrame(
+        {
+            "beta": np.repeat(betas, 2),
+            "step_size": np.tile([0.01, 1.0], n),
+            "accuracy": np.column_stack([2 * up, np.zeros(n)]).ravel(),
+        }
+    )
+    return IsometrySweep(table, pd.DataFrame(), pgd, None, [])
 
 
 def isometry_case(kind):
