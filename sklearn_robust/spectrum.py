@@ -31,6 +31,9 @@ _TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # absolute error of order 1e-7 * lambda_1; anything under 1e-6 * lambda_1 is
 # round-off, and its logarithm would drag the slope towards an arbitrary value.
 RELATIVE_FLOOR = 1e-6
+# The same for float64 data whose product is formed in float64 (precision="float64"):
+# round-off of order 1e-16 * n * lambda_1 stays well under it.
+FLOAT64_FLOOR = 1e-12
 
 SCALE_CHECK_COLUMNS = ["width", "repeat", "alpha", "alpha_stderr", "r2", "n_max"]
 
@@ -202,7 +205,7 @@ class PowerLawFit:
     | {key: _PARAMETER_CONSTRAINTS[key] for key in ("n_min", "n_max", "weighting")},
     prefer_skip_nested_validation=True,
 )
-def fit_power_law(eigenvalues, n_min=11, n_max=500, weighting="uniform"):
+def fit_power_law(eigenvalues, n_min=11, n_max=500, weighting="uniform", *, relative_floor=None):
     """Fit ``lambda_n = lambda_1 n^-alpha`` by linear regression in log-log coordinates.
 
     The regression is of ``log(lambda_n / lambda_1)`` on ``log n`` with an
@@ -220,10 +223,13 @@ def fit_power_law(eigenvalues, n_min=11, n_max=500, weighting="uniform"):
     n_max : int, default=500
         Last rank of the fit (> ``n_min``). It is clipped, with a ``UserWarning``, to
         the number of numerically nonzero eigenvalues (those above
-        ``1e-6 * lambda_1``).
+        ``relative_floor * lambda_1``).
     weighting : {"uniform", "log"}, default="uniform"
         ``"uniform"`` gives every rank the same weight; ``"log"`` weights rank ``n``
         by ``1/n`` so that every octave of ranks counts the same.
+    relative_floor : float in (0, 1) or None, default=None
+        Eigenvalues at or below ``relative_floor * lambda_1`` count as zero;
+        None: ``1e-6``, the round-off of a float32 covariance product.
 
     Returns
     -------
@@ -252,8 +258,11 @@ def fit_power_law(eigenvalues, n_min=11, n_max=500, weighting="uniform"):
     (1.0, (11, 100))
     """
     _check_rank_range(n_min, n_max, "fit_power_law")
+    floor = RELATIVE_FLOOR if relative_floor is None else relative_floor
+    if not 0 < floor < 1:
+        raise invalid_parameter("relative_floor", "fit_power_law", "in (0, 1)", relative_floor)
     spectrum = _as_spectrum(eigenvalues)
-    first, last = _fit_range(n_min, n_max, _count_usable(spectrum), spectrum.size)
+    first, last = _fit_range(n_min, n_max, _count_usable(spectrum, floor), spectrum.size, floor)
     ranks = np.arange(first, last + 1, dtype=np.float64)
     x = np.log(ranks)
     y = np.log(spectrum[first - 1 : last] / spectrum[0])
@@ -288,12 +297,12 @@ def _as_spectrum(eigenvalues):
     return spectrum
 
 
-def _count_usable(spectrum):
-    """Number of leading eigenvalues that are numerically nonzero (see RELATIVE_FLOOR)."""
-    return int(np.count_nonzero(spectrum > spectrum[0] * RELATIVE_FLOOR))
+def _count_usable(spectrum, floor):
+    """Number of leading eigenvalues that are numerically nonzero (above floor * lambda_1)."""
+    return int(np.count_nonzero(spectrum > spectrum[0] * floor))
 
 
-def _fit_range(n_min, n_max, n_usable, n_total):
+def _fit_range(n_min, n_max, n_usable, n_total, floor):
     """The 1-based inclusive ranks to fit, warning when the request cannot be honoured."""
     last = min(n_max, n_usable)
     if last - n_min + 1 >= MIN_POINTS:
@@ -303,7 +312,7 @@ def _fit_range(n_min, n_max, n_usable, n_total):
     if n_usable < MIN_RANKS:
         raise ValueError(
             f"A power-law fit needs at least {MIN_RANKS} numerically nonzero eigenvalues "
-            f"(> {RELATIVE_FLOOR:g} * lambda_1); got {n_usable} of {n_total}."
+            f"(> {floor:g} * lambda_1); got {n_usable} of {n_total}."
         )
     consequence = (
         "" if n_usable >= MIN_POINTS else " Two points leave no residual: alpha_stderr is inf."
@@ -388,6 +397,9 @@ class PowerLawSpectrum(BaseEstimator):
         Ranks ``(n_min, n_max)`` actually used.
     weighting_ : str
         Weighting used.
+    relative_floor_ : float
+        Eigenvalues at or below ``relative_floor_ * lambda_1`` were treated as
+        zero: ``1e-6``, or ``1e-12`` for float64 data with ``precision="float64"``.
     n_samples_fit_ : int
         Number of samples seen in :meth:`fit`.
     n_features_in_ : int
@@ -451,9 +463,9 @@ class PowerLawSpectrum(BaseEstimator):
             self, X, dtype=(np.float64, np.float32), ensure_min_samples=2, ensure_min_features=2
         )
         self._warn_if_rank_deficient(X.shape)
-        eigenvalues = self._spectrum(X)
-        fit = self._fit_spectrum(eigenvalues)
+        eigenvalues, fit = self._spectrum_and_fit(X)
         self.eigenvalues_ = eigenvalues / eigenvalues[0]
+        self.relative_floor_ = self._floor(X)
         self.alpha_ = fit.alpha
         self.alpha_stderr_ = fit.alpha_stderr
         self.r2_ = fit.r2
@@ -491,7 +503,7 @@ class PowerLawSpectrum(BaseEstimator):
         X = validate_data(
             self, X, dtype=(np.float64, np.float32), ensure_min_samples=2, reset=False
         )
-        return self._fit_spectrum(self._spectrum(X)).r2
+        return self._spectrum_and_fit(X)[1].r2
 
     def scale_check(self, X, widths=None, n_repeats=1, random_state=None):
         """Refit the exponent on random subsets of the units of ``X`` (figure 2's scale check).
@@ -539,7 +551,7 @@ class PowerLawSpectrum(BaseEstimator):
         for width in widths:
             for repeat in range(n_repeats):
                 units = np.sort(rng.choice(X.shape[1], size=width, replace=False))
-                fit = self._fit_spectrum(self._spectrum(X[:, units]))
+                fit = self._spectrum_and_fit(X[:, units])[1]
                 rows.append((width, repeat, fit.alpha, fit.alpha_stderr, fit.r2, fit.n_max))
         return pd.DataFrame(rows, columns=SCALE_CHECK_COLUMNS)
 
@@ -592,7 +604,7 @@ class PowerLawSpectrum(BaseEstimator):
             representation = apply(noise)
             if isinstance(representation, torch.Tensor):
                 representation = to_numpy(representation)
-            alphas.append(self._fit_spectrum(self._spectrum(representation)).alpha)
+            alphas.append(self._spectrum_and_fit(np.asarray(representation))[1].alpha)
         alphas = np.asarray(alphas)
         # Population std (ddof=0), so that a single repeat gives 0 rather than NaN.
         return {
@@ -616,18 +628,24 @@ class PowerLawSpectrum(BaseEstimator):
                 stacklevel=3,
             )
 
-    def _spectrum(self, X):
-        """The covariance spectrum of ``X`` up to a power of two: the fit needs only its ratios.
-
-        Unlike :func:`covariance_spectrum`'s, it is finite for any finite ``X``.
-        """
-        return _scaled_spectrum(X, self.device, self.precision)[0]
-
-    def _fit_spectrum(self, eigenvalues):
-        """fit_power_law with this estimator's settings."""
-        return fit_power_law(
-            eigenvalues, n_min=self.n_min, n_max=self.n_max, weighting=self.weighting
+    def _spectrum_and_fit(self, X):
+        """The covariance spectrum of ``X`` up to a power of two (the fit needs only its
+        ratios; unlike :func:`covariance_spectrum`'s it is finite for any finite ``X``),
+        and fit_power_law with this estimator's settings."""
+        eigenvalues = _scaled_spectrum(X, self.device, self.precision)[0]
+        fit = fit_power_law(
+            eigenvalues,
+            n_min=self.n_min,
+            n_max=self.n_max,
+            weighting=self.weighting,
+            relative_floor=self._floor(X),
         )
+        return eigenvalues, fit
+
+    def _floor(self, X):
+        """Where eigenvalues become round-off: far lower for float64 data in float64."""
+        precise = self.precision == "float64" and np.asarray(X).dtype == np.float64
+        return FLOAT64_FLOOR if precise else RELATIVE_FLOOR
 
     def _noise_width(self, transform, n_input_features):
         """Width of the noise: the fitted width, or the transform's input width."""

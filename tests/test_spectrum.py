@@ -103,6 +103,34 @@ def test_float64_precision_keeps_the_tail_float32_rounds_off():
     np.testing.assert_allclose(est.eigenvalues_, expected / expected[0], rtol=1e-5)
 
 
+def test_float64_precision_fits_ranks_below_float32_round_off():
+    # lambda_n = n^-3 over 60 ranks reaches 4.6e-6 of lambda_1: a float32 product
+    # cannot tell the last ranks from round-off (floor 1e-6 here leaves them out as the
+    # spectrum is estimated), float64 data in float64 keep them all.
+    rng = np.random.default_rng(4)
+    q, _ = np.linalg.qr(rng.normal(size=(60, 60)))
+    X = rng.normal(size=(5000, 60)) * np.arange(1, 61) ** -1.5 @ q.T
+    precise = PowerLawSpectrum(n_min=2, n_max=59, device="cpu", precision="float64").fit(X)
+    assert precise.relative_floor_ == 1e-12 and precise.fit_range_ == (2, 59)
+    assert precise.alpha_ == pytest.approx(3.0, abs=0.15)
+    single = PowerLawSpectrum(n_min=2, n_max=59, device="cpu", precision="float64")
+    assert single.fit(X.astype(np.float32)).relative_floor_ == 1e-6  # float32 data: its floor
+    assert PowerLawSpectrum(device="cpu", n_min=2, n_max=59).fit(X).relative_floor_ == 1e-6
+
+
+@pytest.mark.parametrize("floor", [0.0, 1.0, -1e-6])
+def test_fit_power_law_rejects_a_bad_floor(floor):
+    with pytest.raises(InvalidParameterError, match="relative_floor"):
+        fit_power_law(np.arange(1, 50) ** -1.0, n_min=2, n_max=20, relative_floor=floor)
+
+
+def test_fit_power_law_floor_sets_the_usable_ranks():
+    spectrum = np.arange(1, 101, dtype=float) ** -4.0  # 1e-8 of lambda_1 at rank 100
+    with pytest.warns(UserWarning, match="clipped to 31"):
+        assert fit_power_law(spectrum, n_min=2, n_max=100).n_max == 31
+    assert fit_power_law(spectrum, n_min=2, n_max=100, relative_floor=1e-12).n_max == 100
+
+
 def test_spectrum_float32_input_and_constant_columns():
     X = np.random.default_rng(2).normal(size=(100, 6)).astype(np.float32)
     X[:, 2] = 5.0  # zero variance: an exact zero eigenvalue, never negative

@@ -308,8 +308,8 @@ _KH_CONVERGED = _CONVERGED_SHARE  # the share of winning units KHEncoder calls c
 
 
 def _spectra_figure(comparison):
-    """The spectra above the fit's floor, each fit dashed over its ranks, the ranks shaded;
-    the test data's own spectrum in black."""
+    """The spectra above their fits' floors, each fit dashed over its ranks, the ranks
+    shaded; the test data's own spectrum in black."""
     from matplotlib.lines import Line2D
 
     fig, axes = _subplots(1, 1, figsize=(6.5, 4.5))
@@ -320,7 +320,7 @@ def _spectra_figure(comparison):
     for index, (model, spectrum) in enumerate(spectra):
         eigenvalues = spectrum.eigenvalues
         ranks = np.arange(1, len(eigenvalues) + 1)
-        shown = eigenvalues > _SPECTRUM_FLOOR * eigenvalues[0]
+        shown = eigenvalues > spectrum.floor * eigenvalues[0]
         colour = "black" if model == "test data" else f"C{index}"
         label = f"{model} (alpha {spectrum.alpha:.2f})"
         ax.loglog(ranks[shown], eigenvalues[shown], color=colour, label=label)
@@ -607,9 +607,10 @@ def _read_spectra(comparison):
         f"Calibration: the same fit on white noise itself, whose true exponent is 0, gives up "
         f"to {error:.2f}, the error of these exponents (Holzhausen et al.'s proxy). A model "
         "with a Krotov-Hopfield encoder is measured on the encoder's own ReLU(h)^n, not on "
-        "the scaled features its read-out sees; every spectrum is computed in float64. "
-        f"Eigenvalues below {_SPECTRUM_FLOOR:.0e} of the first are left out; the dashed "
-        f"lines are the power-law fits, over ranks {low}-{high} (shaded)."
+        "the scaled features its read-out sees; every covariance is formed in float64. "
+        f"Eigenvalues below {_SPECTRUM_FLOOR:.0e} of the first (1e-12 for the data and a "
+        "KH encoder's representation, computed in float64) are round-off and left out; the "
+        f"dashed lines are the power-law fits, over ranks {low}-{high} (shaded)."
         + _read_encoder_convergence(comparison)
     )
 

@@ -29,7 +29,7 @@ from ..robustness import (
     jacobian_norm_map,
 )
 from ..som import SOMProbe
-from ..spectrum import PowerLawSpectrum
+from ..spectrum import RELATIVE_FLOOR, PowerLawSpectrum
 from . import _measures as measures
 from ._certification import certified_accuracy, certify_examples, smoothing_by_class
 from ._family import (
@@ -204,18 +204,26 @@ class HiddenSpectrum:
         The fitted exponent: ``lambda_n / lambda_1 = exp(intercept) n^-alpha``.
     intercept : float
         The fitted line's intercept, in natural-log units of ``lambda_n / lambda_1``.
+    floor : float
+        Eigenvalues at or below ``floor`` (relative to the first) were round-off,
+        left out of the fit: 1e-6, or 1e-12 for a representation computed in float64.
     """
 
     eigenvalues: np.ndarray
     fit_range: tuple
     alpha: float
     intercept: float
+    floor: float = RELATIVE_FLOOR
 
     @classmethod
     def of(cls, spectrum):
         """The record of a fitted :class:`~sklearn_robust.spectrum.PowerLawSpectrum`."""
         return cls(
-            spectrum.eigenvalues_, spectrum.fit_range_, float(spectrum.alpha_), spectrum.intercept_
+            spectrum.eigenvalues_,
+            spectrum.fit_range_,
+            float(spectrum.alpha_),
+            spectrum.intercept_,
+            spectrum.relative_floor_,
         )
 
 
@@ -940,11 +948,13 @@ def fit_spectrum(representation):
 
 
 def _representation(model, through_hidden):
-    """``inputs -> representation`` in float64: a KH encoder's output, else the hidden layer."""
+    """``inputs -> representation``: a KH encoder's output computed in float64, whose
+    spectrum is fitted down to 1e-12 of its top, else the (float32) hidden layer."""
     steps = model.steps if isinstance(model, Pipeline) else []
     encoders = [index for index, (_, step) in enumerate(steps) if isinstance(step, KHEncoder)]
     if not encoders:
-        return lambda inputs: through_hidden(inputs).astype(np.float64)
+        # The hidden layer is computed in float32: its spectrum keeps float32's floor.
+        return through_hidden
     index = encoders[0]
     before, layer = model[:index], steps[index][1].to_torch_module().double()
 

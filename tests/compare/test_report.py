@@ -134,11 +134,15 @@ def _overlapping(boxes):
 def test_spectra_leave_out_numerically_zero_eigenvalues_and_mark_the_fits(comparison):
     fig = _report._spectra_figure(comparison)
     ax = fig.axes[0]
-    lowest = min(line.get_ydata().min() for line in ax.lines if line.get_linestyle() == "-")
-    assert lowest > RELATIVE_FLOOR  # each spectrum's first eigenvalue is 1
-    assert ax.get_ylim()[0] > 1e-8
-    fits = [line for line in ax.lines if line.get_linestyle() == "--"]
     spectra = [*comparison.spectra.values(), comparison.data_spectrum]  # the data's last
+    drawn = [line for line in ax.lines if line.get_linestyle() == "-"]
+    for spectrum, line in zip(spectra, drawn, strict=True):  # each above its own floor
+        assert line.get_ydata().min() > spectrum.floor  # each spectrum's first eigenvalue is 1
+    # The KH encoder's representation, computed in float64, and the data are shown further
+    # down than a float32 hidden layer.
+    assert comparison.spectra["kh-hybrid"].floor == comparison.data_spectrum.floor == 1e-12
+    assert comparison.spectra["l2"].floor == RELATIVE_FLOOR
+    fits = [line for line in ax.lines if line.get_linestyle() == "--"]
     for spectrum, fit in zip(spectra, fits, strict=True):
         assert (fit.get_xdata()[0], fit.get_xdata()[-1]) == spectrum.fit_range
     low, high = _report._fitted_ranks(comparison)

@@ -293,11 +293,16 @@ def test_a_kh_model_s_representation_is_its_encoder_s_output_in_float64(digits_s
     assert not np.allclose(representation, scaled, rtol=1e-2)
 
 
-def test_an_mlp_s_representation_is_its_hidden_layer_in_float64(digits_subset):
+def test_an_mlp_s_representation_is_its_float32_hidden_layer(digits_subset):
+    # Computed in float32, its spectrum keeps float32's floor (1e-6 of the top), which a
+    # cast to float64 would hide; the KH encoder's, computed in float64, goes to 1e-12.
     X, y = digits_subset
     model = _run.model_family(quick=True)["backprop"].fit(X, y)
     hidden = _run._hidden_transform(model)
     representation = _run._representation(model, hidden)(X[:50])
-    assert hidden(X[:50]).dtype == np.float32
-    assert representation.dtype == np.float64
-    np.testing.assert_array_equal(representation, hidden(X[:50]).astype(np.float64))
+    assert representation.dtype == np.float32
+    np.testing.assert_array_equal(representation, hidden(X[:50]))
+    assert _run.fit_spectrum(representation).relative_floor_ == 1e-6
+    kh = _run.model_family(quick=True)["kh-hybrid"].fit(X, y)
+    encoded = _run._representation(kh, _run._hidden_transform(kh))(X)
+    assert _run.fit_spectrum(encoded).relative_floor_ == 1e-12
