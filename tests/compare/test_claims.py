@@ -28,6 +28,12 @@ CIFAR = ComparisonConfig(dataset="cifar10", data_path="x")
 CONVERGED = {measures.KH_CONVERGED_FRACTION: 0.95}  # every KH claim needs a converged encoder
 
 
+def claim_index(words):
+    """The position in CLAIMS of the one claim whose statement holds ``words``."""
+    (index,) = [i for i, claim in enumerate(CLAIMS) if words in claim.statement]
+    return index
+
+
 def verdict_of(comparison, index):
     """``(verdict, this_run)`` of claim ``index``, through the public table."""
     row = claims_table(comparison).iloc[index]
@@ -55,6 +61,14 @@ def white_noise_case(kind):
         measures.HIDDEN_ALPHA_WHITE_NOISE: on_noise,
         measures.HIDDEN_ALPHA_CALIBRATION: -0.1,
     }
+    return make_comparison({"kh-hybrid": values})
+
+
+def data_vs_noise_case(kind):
+    if kind == "missing":
+        return make_comparison({"kh-hybrid": {**CONVERGED, measures.HIDDEN_ALPHA: 1.5}})
+    on_noise = 1.0 if kind == "agree" else 4.0
+    values = {**CONVERGED, measures.HIDDEN_ALPHA: 1.5, measures.HIDDEN_ALPHA_WHITE_NOISE: on_noise}
     return make_comparison({"kh-hybrid": values})
 
 
@@ -262,6 +276,7 @@ def jamroz_case(kind, missing):
 CASES = [
     ("power-law spectrum", spectrum_case, "the data's own spectrum was not measured"),
     ("white-noise input", white_noise_case, "no model kh-hybrid in this run"),
+    ("than on white noise", data_vs_noise_case, "kh-hybrid has no hidden_alpha_white_noise"),
     ("most robust", most_robust_case, "no pgd distances of kh-hybrid"),
     ("least accurate", least_accurate_case, "no kh-hybrid and another model"),
     ("L2 and Jacobian", regularised_case, "needs the models backprop, l2, jacobian"),
@@ -340,11 +355,11 @@ def test_results_without_any_number_are_not_measured_anywhere():
 
 def test_an_unconverged_kh_encoder_is_not_measured_although_the_most_distant():
     comparison = make_comparison(most_robust_values(0.4, converged=0.5))
-    verdict, text = verdict_of(comparison, 2)
+    verdict, text = verdict_of(comparison, claim_index("most robust"))
     assert verdict == NOT_MEASURED
     assert "had not converged (50% of winning units" in text
     converged = make_comparison(most_robust_values(0.4, converged=0.9))  # the threshold
-    assert verdict_of(converged, 2)[0] == AGREE
+    assert verdict_of(converged, claim_index("most robust"))[0] == AGREE
 
 
 # ------------------------------------------------------------------------- seeds
@@ -396,7 +411,7 @@ def seeded(kh_accuracies):
     ],
 )
 def test_the_table_counts_the_seeds_each_on_its_own_numbers(kh_accuracies, expected, count):
-    verdict, text = verdict_of(seeded(kh_accuracies), 3)
+    verdict, text = verdict_of(seeded(kh_accuracies), claim_index("least accurate"))
     assert verdict == expected
     assert text.endswith(count)
     assert f"kh-hybrid {kh_accuracies[0]:.3f}" in text  # the first seed's numbers
