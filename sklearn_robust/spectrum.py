@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
@@ -202,7 +202,8 @@ class PowerLawFit:
 
 @validate_params(
     {"eigenvalues": ["array-like"]}
-    | {key: _PARAMETER_CONSTRAINTS[key] for key in ("n_min", "n_max", "weighting")},
+    | {key: _PARAMETER_CONSTRAINTS[key] for key in ("n_min", "n_max", "weighting")}
+    | {"relative_floor": [Interval(Real, 0, 1, closed="neither"), None]},
     prefer_skip_nested_validation=True,
 )
 def fit_power_law(eigenvalues, n_min=11, n_max=500, weighting="uniform", *, relative_floor=None):
@@ -259,8 +260,6 @@ def fit_power_law(eigenvalues, n_min=11, n_max=500, weighting="uniform", *, rela
     """
     _check_rank_range(n_min, n_max, "fit_power_law")
     floor = RELATIVE_FLOOR if relative_floor is None else relative_floor
-    if not 0 < floor < 1:
-        raise invalid_parameter("relative_floor", "fit_power_law", "in (0, 1)", relative_floor)
     spectrum = _as_spectrum(eigenvalues)
     first, last = _fit_range(n_min, n_max, _count_usable(spectrum, floor), spectrum.size, floor)
     ranks = np.arange(first, last + 1, dtype=np.float64)
