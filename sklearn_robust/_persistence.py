@@ -70,6 +70,33 @@ def pickle_reduce(obj, state):
     return copyreg.__newobj__, (type(obj),), state
 
 
+class PortableStateMixin:
+    """Two saved forms of an estimator holding torch modules: pickle's and skops'.
+
+    pickle, copy and joblib call ``__reduce_ex__``: they get :meth:`_pickle_state`,
+    the state as it is (modules and all). skops calls ``__getstate__`` itself: it
+    gets :meth:`_portable_state` through :func:`portable_state` (modules as their
+    classes and numpy arrays), which ``__setstate__`` restores. An estimator
+    changes what either form holds by overriding the hook. Put the mixin before
+    ``BaseEstimator`` among the bases.
+    """
+
+    def _pickle_state(self):
+        return super().__getstate__()
+
+    def _portable_state(self):
+        return super().__getstate__()
+
+    def __reduce_ex__(self, protocol):
+        return pickle_reduce(self, self._pickle_state())
+
+    def __getstate__(self):
+        return portable_state(self._portable_state(), type(self).__name__)
+
+    def __setstate__(self, state):
+        super().__setstate__(restore_state(state))
+
+
 # ------------------------------------------------------------------- tensors
 def _array(tensor):
     tensor = tensor.detach().cpu().resolve_conj().resolve_neg()

@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from ._persistence import pickle_reduce, portable_state, restore_state
+from ._persistence import PortableStateMixin
 from ._torch import eval_mode, forward_in_chunks, module_device, resolve_device, to_numpy
 from ._validation import validate_float_data
 from .bridge import TorchModuleProvider
@@ -375,7 +375,7 @@ def _pool(output, pooling, name):
     raise ValueError(f"pooling must be None or one of {POOLINGS}; got {pooling!r}.")
 
 
-class LayerActivations(TransformerMixin, BaseEstimator):
+class LayerActivations(PortableStateMixin, TransformerMixin, BaseEstimator):
     """Activations of named layers of a torch network, captured by forward hooks.
 
     ``transform`` runs the network on X in batches, without gradients and in
@@ -686,20 +686,6 @@ class LayerActivations(TransformerMixin, BaseEstimator):
         if hasattr(self, "_sklearn_output_config"):  # set_output, as clone keeps it
             new._sklearn_output_config = dict(self._sklearn_output_config)
         return new
-
-    def __reduce_ex__(self, protocol):
-        # pickle, copy and joblib: the network as it is, whatever its class.
-        return pickle_reduce(self, super().__getstate__())
-
-    def __getstate__(self):
-        # skops (which calls __getstate__ itself): a torch module as its classes and numpy
-        # arrays, when they are sklearn_robust's or torch.nn's (else a TypeError that
-        # points to pickle); an estimator of this package saves its own way. See
-        # sklearn_robust._persistence.
-        return portable_state(super().__getstate__(), type(self).__name__)
-
-    def __setstate__(self, state):
-        super().__setstate__(restore_state(state))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -27,7 +27,7 @@ from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 
 from .._atomic_fit import all_or_nothing
-from .._persistence import pickle_reduce, portable_state, restore_state
+from .._persistence import PortableStateMixin
 from .._torch import eval_mode, module_device, resolve_device, seed_from, to_numpy, to_tensor
 from .._validation import FLOAT32_MAX, label_indices, validate_float_data
 from ..bridge import check_torch_output
@@ -96,6 +96,7 @@ class RoutedParamsMixin:
 
 
 class RobustNetClassifier(
+    PortableStateMixin,
     RoutedParamsMixin,
     LogitClassifierMixin,
     ClassifierMixin,
@@ -663,20 +664,20 @@ class RobustNetClassifier(
         check_torch_output(self, output)
         return OutputOf(self.module_, index=0 if output == "decision" else 1)
 
-    def __reduce_ex__(self, protocol):
+    def _pickle_state(self):
         # pickle, copy and joblib: the full state, the skorch net included, so that
         # partial_fit and warm starts continue a reloaded model exactly. module_ is
         # net_.module_: skorch pickles it with a device map, so a model trained on
         # CUDA reloads on a machine without one; pickling it again here would bypass that.
-        state = dict(super().__getstate__())  # a copy: never edit the live __dict__
+        state = dict(super()._pickle_state())  # a copy: never edit the live __dict__
         state.pop("module_", None)
-        return pickle_reduce(self, state)
+        return state
 
-    def __getstate__(self):
-        # skops (which calls __getstate__ itself): a state without pickle, see
-        # sklearn_robust._persistence. The skorch net is not kept; module_, history_
-        # and the optimizer state are, and __setstate__ builds a net around them.
-        state = dict(super().__getstate__())
+    def _portable_state(self):
+        # skops: a state without pickle, see sklearn_robust._persistence. The skorch net
+        # is not kept; module_, history_ and the optimizer state are, and __setstate__
+        # builds a net around them.
+        state = dict(super()._portable_state())
         net = state.pop("net_", None)
         if net is not None:
             split = net.train_split
@@ -684,13 +685,12 @@ class RobustNetClassifier(
                 "optimizer": net.optimizer_.state_dict(),
                 "validation_seed": None if split is None else int(split.random_state),
             }
-        return portable_state(state, type(self).__name__)
+        return state
 
     def __setstate__(self, state):
-        state = restore_state(state)
-        net_state = state.pop("_net_state", None)
         super().__setstate__(state)
-        if "net_" in state:
+        net_state = self.__dict__.pop("_net_state", None)
+        if "net_" in self.__dict__:
             self.module_ = self.net_.module_
         elif net_state is not None:
             self._rebuild_net(**net_state)

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.utils import to_tensor as skorch_to_tensor
 
 from .._atomic_fit import all_or_nothing
-from .._persistence import pickle_reduce, portable_state, restore_state
+from .._persistence import PortableStateMixin
 from .._torch import module_device, resolve_device, seed_from, to_numpy, to_tensor
 from .._validation import validate_float_data
 from ..bridge import check_torch_output
@@ -111,7 +111,11 @@ class _StackedLILNet(InterruptibleNet):
 
 
 class StackedLILClassifier(
-    ClassifierMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimator
+    PortableStateMixin,
+    ClassifierMixin,
+    TransformerMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    BaseEstimator,
 ):
     """Hierarchical classifier of stacked locally isometric layers.
 
@@ -466,21 +470,13 @@ class StackedLILClassifier(
             )
         )
 
-    def __reduce_ex__(self, protocol):
+    def _pickle_state(self):
         # pickle, copy and joblib: a CUDA-trained network is pickled from a CPU copy,
         # so it reloads anywhere.
-        state = dict(super().__getstate__())  # a copy: never edit the live __dict__
+        state = dict(super()._pickle_state())  # a copy: never edit the live __dict__
         if "module_" in state:
             state["module_"] = copy.deepcopy(self.module_).cpu()
-        return pickle_reduce(self, state)
-
-    def __getstate__(self):
-        # skops (which calls __getstate__ itself): the network as its classes and numpy
-        # arrays, the history as a list; see sklearn_robust._persistence.
-        return portable_state(super().__getstate__(), type(self).__name__)
-
-    def __setstate__(self, state):
-        super().__setstate__(restore_state(state))
+        return state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

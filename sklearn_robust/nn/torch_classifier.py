@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 
-from .._persistence import pickle_reduce, portable_state, restore_state
+from .._persistence import PortableStateMixin
 from .._torch import eval_mode, forward_in_chunks, resolve_device, to_tensor
 from .._validation import validate_float_data
 from ..bridge import check_torch_output
@@ -35,7 +35,7 @@ class _Reshaped(torch.nn.Module):
         return self.module(x)
 
 
-class TorchClassifier(LogitClassifierMixin, ClassifierMixin, BaseEstimator):
+class TorchClassifier(PortableStateMixin, LogitClassifierMixin, ClassifierMixin, BaseEstimator):
     """An already-trained torch module as a fitted scikit-learn classifier; it is never trained.
 
     Wraps a network trained elsewhere (a user's own, a pretrained torchvision
@@ -283,16 +283,3 @@ class TorchClassifier(LogitClassifierMixin, ClassifierMixin, BaseEstimator):
                         "it has no hidden output. Use LayerActivations to read its layers."
                     )
         return OutputOf(reshaped, index=0 if output == "decision" else 1)
-
-    def __reduce_ex__(self, protocol):
-        # pickle, copy and joblib: the module as it is, whatever its class.
-        return pickle_reduce(self, super().__getstate__())
-
-    def __getstate__(self):
-        # skops (which calls __getstate__ itself): the module as its classes and numpy
-        # arrays, when they are sklearn_robust's or torch.nn's (else a TypeError that
-        # points to pickle); see sklearn_robust._persistence.
-        return portable_state(super().__getstate__(), type(self).__name__)
-
-    def __setstate__(self, state):
-        super().__setstate__(restore_state(state))
